@@ -1,0 +1,1 @@
+"""Platform drivers behind one small protocol: vSphere, NSX, Kubernetes and Vault."""

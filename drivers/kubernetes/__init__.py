@@ -1,0 +1,1 @@
+"""The Kubernetes driver (server-side apply). Not built yet."""

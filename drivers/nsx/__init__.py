@@ -1,0 +1,1 @@
+"""The NSX Policy API driver (httpx). Not built yet."""

@@ -1,0 +1,1 @@
+"""The Vault/OpenBao secrets driver (hvac). Not built yet."""

@@ -1,0 +1,1 @@
+"""The vSphere driver (pyvmomi). Not built yet."""

@@ -1,0 +1,1 @@
+"""Pure planning logic: manifests, placement, rendering, diffing, policy and the plan."""

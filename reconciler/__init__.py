@@ -1,0 +1,1 @@
+"""The controller: Git sources, webhooks, the work queue, apply, previews, drift. Not built yet."""
