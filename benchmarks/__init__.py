@@ -1,0 +1,1 @@
+"""Speed and reliability benchmarks of BENCHMARKS.md; ``make bench`` runs them all."""
