@@ -1,0 +1,1 @@
+"""govmomi's vCenter simulator, built from Debian's packages and run on loopback (``launcher``)."""
