@@ -1,0 +1,87 @@
+"""Fetching real repositories into bare mirrors and reading files at a commit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from core.errors import ConfigError, TransientError
+from reconciler.mirrors import RepositoryMirror, SshKeyAuth, TokenAuth, mirror_path
+from tests.reconciler.gitrepos import commit, make_remote, nest
+
+
+@pytest.fixture
+def remote_dir(tmp_path: Path) -> Path:
+    return tmp_path / "remote.git"
+
+
+def test_a_fetch_brings_new_commits_into_the_mirror(tmp_path: Path, remote_dir: Path) -> None:
+    remote = make_remote(remote_dir)
+    first = commit(remote, nest({"environments/prod/environment.yaml": b"v1"}))
+    mirror = RepositoryMirror(f"file://{remote_dir}", cache_dir=tmp_path / "cache")
+
+    assert mirror.fetch() == {"main": first}
+    second = commit(remote, nest({"environments/prod/environment.yaml": b"v2"}))
+    assert mirror.fetch() == {"main": second}
+
+    assert mirror.tree_at(first).read("environments/prod/environment.yaml") == b"v1"
+    assert mirror.tree_at(second).read("environments/prod/environment.yaml") == b"v2"
+
+
+def test_a_plain_local_path_is_a_remote_too(tmp_path: Path, remote_dir: Path) -> None:
+    remote = make_remote(remote_dir)
+    head = commit(remote, {"README": b"hello"})
+    mirror = RepositoryMirror(str(remote_dir), cache_dir=tmp_path / "cache")
+    assert mirror.fetch()["main"] == head
+    assert mirror.head("main") == head
+    assert mirror.head("absent") is None
+
+
+def test_a_branch_deleted_upstream_is_pruned_from_the_mirror(
+    tmp_path: Path, remote_dir: Path
+) -> None:
+    remote = make_remote(remote_dir)
+    commit(remote, {"a": b"1"})
+    commit(remote, {"a": b"2"}, branch="feature")
+    mirror = RepositoryMirror(f"file://{remote_dir}", cache_dir=tmp_path / "cache")
+    assert set(mirror.fetch()) == {"main", "feature"}
+    remote.references.delete("refs/heads/feature")
+    assert set(mirror.fetch()) == {"main"}
+
+
+def test_a_mirror_is_reopened_from_the_cache_without_fetching_again(
+    tmp_path: Path, remote_dir: Path
+) -> None:
+    remote = make_remote(remote_dir)
+    head = commit(remote, {"a": b"1"})
+    url = f"file://{remote_dir}"
+    RepositoryMirror(url, cache_dir=tmp_path / "cache").fetch()
+    again = RepositoryMirror(url, cache_dir=tmp_path / "cache")
+    assert again.path == mirror_path(tmp_path / "cache", url)
+    assert again.tree_at(head).read("a") == b"1"
+
+
+def test_an_unreachable_remote_is_a_transient_error(tmp_path: Path) -> None:
+    mirror = RepositoryMirror(f"file://{tmp_path}/missing.git", cache_dir=tmp_path / "cache")
+    with pytest.raises(TransientError, match="fetch failed"):
+        mirror.fetch()
+
+
+def test_a_commit_missing_from_the_mirror_names_the_repository(tmp_path: Path) -> None:
+    mirror = RepositoryMirror("file:///nowhere.git", cache_dir=tmp_path / "cache")
+    with pytest.raises(ConfigError, match="not in the mirror"):
+        mirror.tree_at("0" * 40)
+
+
+@pytest.mark.parametrize(
+    ("credentials", "secret"),
+    [
+        (TokenAuth(token="ghs_token_value"), "ghs_token_value"),
+        (SshKeyAuth(private_key="PRIVATE-KEY-TEXT", passphrase="pass-phrase"), "PRIVATE-KEY-TEXT"),
+    ],
+)
+def test_credentials_never_show_in_their_repr(
+    credentials: TokenAuth | SshKeyAuth, secret: str
+) -> None:
+    assert secret not in repr(credentials)
