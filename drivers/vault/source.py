@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypedDict, TypeVar
 
 import hvac
@@ -117,6 +117,23 @@ class VaultSecretSource:
             )
         self._log.debug("secret_version.read", tenant=tenant, ref=str(ref), version=wanted)
         return wanted
+
+    def versions(self, refs: Iterable[SecretRef], *, tenant: str) -> dict[SecretRef, int]:
+        """The versions of ``refs`` keyed by the unpinned reference, as the planner takes them.
+
+        One metadata read per path, however many keys of it are referenced; no value is read.
+
+        Raises:
+            PlatformError: as ``version``.
+        """
+        by_path: dict[tuple[str, int | None], int] = {}
+        found: dict[SecretRef, int] = {}
+        for ref in refs:
+            slot = (ref.path, ref.version)
+            if slot not in by_path:
+                by_path[slot] = self.version(ref, tenant=tenant)
+            found[SecretRef(ref.path, ref.key)] = by_path[slot]
+        return found
 
     def read(self, ref: SecretRef, *, tenant: str) -> str:
         """The value of ``ref`` (at ``ref.version`` when pinned), registered for redaction.

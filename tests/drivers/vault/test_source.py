@@ -205,3 +205,17 @@ def test_from_env_reads_vault_addr_and_token(
     write(admin, tenant, "payments/db", password="from-env")
     env = {"VAULT_ADDR": openbao_server.url, "VAULT_TOKEN": openbao_server.root_token}
     assert VaultSecretSource.from_env(env=env).read(DB, tenant=tenant) == "from-env"
+
+
+def test_versions_reads_each_path_once_and_keys_by_the_unpinned_ref(
+    admin: hvac.Client, source: VaultSecretSource, tenant: str
+) -> None:
+    write(admin, tenant, "payments/db", password="a", user="b")
+    write(admin, tenant, "payments/db", password="c", user="d")
+    write(admin, tenant, "payments/api", key="e")
+    refs = [DB, SecretRef("payments/db", "user"), SecretRef("payments/api", "key", version=1)]
+    assert source.versions(refs, tenant=tenant) == {
+        DB: 2,
+        SecretRef("payments/db", "user"): 2,
+        SecretRef("payments/api", "key"): 1,
+    }
