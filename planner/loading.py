@@ -1,0 +1,264 @@
+"""Load an environment repository into checked models, or say everything that is wrong with it.
+
+The entry point of every reader of tenant repositories: ``rxt validate``, the planner and the
+reconciler. Errors of all files are collected and raised together as ``ManifestErrors``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from core.errors import Location, ManifestError, ManifestErrors
+from planner.diagnostics import did_you_mean, to_manifest_errors
+from planner.manifests import Application, Environment
+from planner.repofiles import Repository
+from planner.sourcemap import read_yaml
+from planner.validation import (
+    Checked,
+    check_application,
+    check_environment,
+    check_folder_name,
+    check_together,
+)
+
+ENVIRONMENT_FILE = "environment.yaml"
+APP_FILE = "deploy.yaml"
+_KINDS: dict[str, type[BaseModel]] = {"Application": Application, "Environment": Environment}
+
+
+@dataclass(frozen=True)
+class LoadedEnvironment:
+    """One environment of a repository, every file of it parsed and checked."""
+
+    name: str
+    directory: Path
+    environment: Environment
+    apps: Mapping[str, Application]  # by metadata.name, sorted by name
+    policy_files: Mapping[str, str]  # the repo's own policies/*.rego: repo-relative path -> text
+
+
+def _sorted_errors(errors: list[ManifestError]) -> list[ManifestError]:
+    flat = [
+        e
+        for error in errors
+        for e in (error.errors if isinstance(error, ManifestErrors) else [error])
+    ]
+    return sorted(flat, key=lambda e: (e.location.path, e.location.line, e.location.column))
+
+
+def _model_class(data: dict[str, Any], *, path: str, source: Any) -> type[BaseModel]:
+    kind = data.get("kind")
+    if isinstance(kind, str) and kind in _KINDS:
+        return _KINDS[kind]
+    if kind is None:
+        raise ManifestError(
+            "kind is missing",
+            location=Location(path, 1, 1),
+            hint="add 'kind: Application' (deploy.yaml) or 'kind: Environment' (environment.yaml)",
+        )
+    raise ManifestError(
+        f"kind must be Application or Environment, not {kind!r}",
+        location=source.at(("kind",)),
+        hint=did_you_mean(str(kind), list(_KINDS)),
+    )
+
+
+def _check(data: str | bytes, *, path: str) -> Checked:
+    """Parse, validate and check one document on its own; raises ``ManifestErrors``."""
+    try:
+        mapping, source = read_yaml(data, path=path)
+        model_class = _model_class(mapping, path=path, source=source)
+    except ManifestError as error:
+        raise ManifestErrors([error]) from None
+    try:
+        # strict: "3" is not a number of replicas, as the JSON Schema editors use says too.
+        model = model_class.model_validate(mapping, strict=True)
+    except ValidationError as error:
+        found = to_manifest_errors(error, data=mapping, source=source, root=model_class)
+        raise ManifestErrors(_sorted_errors(found)) from None
+    assert isinstance(model, Application | Environment)
+    if isinstance(model, Application):
+        problems = check_application(model, source)
+    else:
+        problems = check_environment(model, source)
+    if problems:
+        raise ManifestErrors(_sorted_errors(problems))
+    return Checked(model=model, source=source)
+
+
+def parse_manifest(data: str | bytes, *, path: str) -> Environment | Application:
+    """One manifest from text, checked on its own, without touching the filesystem.
+
+    Args:
+        data: the file's content; at most 1 MiB.
+        path: the name errors are reported under.
+
+    Raises:
+        ManifestErrors: every problem found in the document.
+    """
+    return _check(data, path=path).model
+
+
+def find_repo_root(path: Path) -> Path:
+    """The repository holding ``path``: the folder above ``environments/``, else ``path``'s own."""
+    absolute = Path(os.path.abspath(path))
+    for parent in (absolute, *absolute.parents):
+        if parent.name == "environments":
+            return parent.parent
+        if (parent / "environments").is_dir():
+            return parent
+    return absolute if absolute.is_dir() else absolute.parent
+
+
+def _read_checked(repo: Repository, path: Path) -> Checked:
+    shown = repo.shown(path)
+    try:
+        data = repo.read(path)
+    except ManifestError as error:
+        raise ManifestErrors([error]) from None
+    return _check(data, path=shown)
+
+
+def _folder_errors(checked: Checked, shown: str) -> list[ManifestError]:
+    """The folder-name rule, for files laid out as the repository convention says."""
+    parts = PurePosixPath(shown).parts
+    if (
+        len(parts) == 5
+        and parts[0] == "environments"
+        and parts[2] == "apps"
+        and parts[4] == APP_FILE
+    ):
+        return check_folder_name(checked, folder=parts[3])
+    if len(parts) == 3 and parts[0] == "environments" and parts[2] == ENVIRONMENT_FILE:
+        return check_folder_name(checked, folder=parts[1])
+    return []
+
+
+def load_file(path: Path, *, repo_root: Path | None = None) -> Environment | Application:
+    """One ``environment.yaml`` or ``deploy.yaml``, checked on its own.
+
+    Raises:
+        ManifestErrors: every problem found in the file, or a path that leaves the repository.
+    """
+    repo = Repository.at(repo_root or find_repo_root(path))
+    checked = _read_checked(repo, path)
+    errors = _folder_errors(checked, repo.shown(path))
+    if errors:
+        raise ManifestErrors(errors)
+    return checked.model
+
+
+def _policy_files(repo: Repository, errors: list[ManifestError]) -> dict[str, str]:
+    folder = repo.given / "policies"
+    if not os.path.lexists(folder):
+        return {}
+    found: dict[str, str] = {}
+    try:
+        for path in repo.files(folder, suffix=".rego"):
+            shown = repo.shown(path)
+            try:
+                found[shown] = repo.read(path).decode("utf-8")
+            except UnicodeDecodeError:
+                errors.append(ManifestError("policy is not UTF-8 text", location=Location(shown)))
+    except ManifestError as error:
+        errors.append(error)
+    return found
+
+
+def _load_into(
+    repo: Repository, env_dir: Path, errors: list[ManifestError]
+) -> tuple[Checked | None, dict[str, Checked]]:
+    """Parse every file of one environment, appending problems to ``errors``."""
+    env: Checked | None = None
+    apps: dict[str, Checked] = {}
+    known: set[str] = set()
+    try:
+        env = _read_checked(repo, env_dir / ENVIRONMENT_FILE)
+        errors += check_folder_name(env, folder=env_dir.name)
+    except ManifestError as error:
+        errors.append(error)
+    apps_dir = env_dir / "apps"
+    try:
+        folders = list(repo.folders(apps_dir)) if os.path.lexists(apps_dir) else []
+    except ManifestError as error:
+        errors.append(error)
+        folders = []
+    for folder in folders:
+        known.add(folder.name)
+        try:
+            checked = _read_checked(repo, folder / APP_FILE)
+        except ManifestError as error:
+            errors.append(error)
+            continue
+        folder_errors = check_folder_name(checked, folder=folder.name)
+        errors += folder_errors
+        if not folder_errors:
+            apps[folder.name] = checked
+    errors += check_together(env, apps, known=known)
+    return env, apps
+
+
+def _loaded(
+    env_dir: Path, env: Checked, apps: dict[str, Checked], policies: dict[str, str]
+) -> LoadedEnvironment:
+    assert isinstance(env.model, Environment)
+    models = {name: apps[name].model for name in sorted(apps)}
+    return LoadedEnvironment(
+        name=env.model.metadata.name,
+        directory=Path(os.path.abspath(env_dir)),
+        environment=env.model,
+        apps={name: model for name, model in models.items() if isinstance(model, Application)},
+        policy_files=policies,
+    )
+
+
+def load_environment(env_dir: Path, *, repo_root: Path | None = None) -> LoadedEnvironment:
+    """One ``environments/<env>/`` folder: its environment.yaml and every apps/<app>/deploy.yaml.
+
+    Raises:
+        ManifestErrors: every problem of every file of the environment.
+    """
+    repo = Repository.at(repo_root or find_repo_root(env_dir))
+    errors: list[ManifestError] = []
+    policies = _policy_files(repo, errors)
+    env, apps = _load_into(repo, env_dir, errors)
+    if errors or env is None:
+        raise ManifestErrors(_sorted_errors(errors))
+    return _loaded(env_dir, env, apps, policies)
+
+
+def load_repository(root: Path) -> list[LoadedEnvironment]:
+    """Every environment of a repository, sorted by name.
+
+    Raises:
+        ManifestErrors: every problem of every environment, all at once.
+    """
+    repo = Repository.at(root)
+    errors: list[ManifestError] = []
+    policies = _policy_files(repo, errors)
+    environments_dir = repo.given / "environments"
+    folders = list(repo.folders(environments_dir)) if os.path.lexists(environments_dir) else []
+    if not folders:
+        raise ManifestErrors(
+            [
+                ManifestError(
+                    "no environments in this repository",
+                    location=Location(repo.shown(environments_dir)),
+                    hint="a repository holds environments/<env>/environment.yaml",
+                )
+            ]
+        )
+    loaded: list[LoadedEnvironment] = []
+    for env_dir in folders:
+        env, apps = _load_into(repo, env_dir, errors)
+        if env is not None:
+            loaded.append(_loaded(env_dir, env, apps, policies))
+    if errors:
+        raise ManifestErrors(_sorted_errors(errors))
+    return loaded
