@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import typer
 
+from rxt.commands import audit, db
+
 
 def register_all(app: typer.Typer) -> None:
     """Add every command group to ``app``; a command module joins by a line here."""
-    del app  # no command groups are wired in yet
+    audit.register(app)
+    db.register(app)
