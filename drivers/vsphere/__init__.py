@@ -1,1 +1,6 @@
-"""The vSphere driver (pyvmomi). Not built yet."""
+"""The vSphere driver (pyvmomi): VMs cloned from templates, marked with custom attributes."""
+
+from drivers.vsphere.driver import VsphereDriver
+from drivers.vsphere.faults import PowerCycleRequired
+
+__all__ = ["PowerCycleRequired", "VsphereDriver"]

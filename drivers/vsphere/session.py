@@ -1,0 +1,106 @@
+"""One pyVmomi session to vCenter, opened lazily and renewed after a failure, counting SOAP calls.
+
+``VsphereDriver`` owns one; the inventory and applying modules reach vCenter only through it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ssl
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from core.errors import FatalError
+from drivers.vsphere.faults import translated
+from drivers.vsphere.sdk import Disconnect, SmartConnect, vim
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """Where vCenter listens and how to log in; ``protocol="http"`` only for the simulator."""
+
+    host: str
+    port: int = 443
+    user: str = ""
+    password: str = ""
+    protocol: str = "https"
+    verify_tls: bool = True
+
+    def __repr__(self) -> str:
+        return f"Endpoint({self.protocol}://{self.host}:{self.port}, user={self.user!r})"
+
+
+class Session:
+    """A logged-in service instance; ``calls`` counts every SOAP request sent through it."""
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self.endpoint = endpoint
+        self.calls = 0
+        self._lock = threading.Lock()
+        self._si: Any = None
+        self._content: Any = None
+
+    @property
+    def content(self) -> Any:
+        """The ``ServiceContent`` (root folder, managers), connecting on first use."""
+        with self._lock:
+            if self._content is None:
+                self._connect()
+            return self._content
+
+    def forget(self) -> None:
+        """Drop the session after a transport failure; the next use logs in again."""
+        with self._lock:
+            si, self._si, self._content = self._si, None, None
+        if si is not None:
+            _quiet_disconnect(si)
+
+    def close(self) -> None:
+        """Log out."""
+        self.forget()
+
+    def find(self, inventory_path: str) -> Any:
+        """The managed object at ``inventory_path`` (``DC0/vm/acme-prod``), or None."""
+        with translated(resource=inventory_path, doing="looking up"):
+            return self.content.searchIndex.FindByInventoryPath(inventoryPath=inventory_path)
+
+    def _connect(self) -> None:
+        endpoint = self.endpoint
+        context = None
+        if endpoint.protocol == "https":
+            context = ssl.create_default_context()
+            if not endpoint.verify_tls:
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+        with translated(resource=repr(endpoint), doing="logging in"):
+            si = SmartConnect(
+                host=endpoint.host,
+                port=endpoint.port,
+                user=endpoint.user,
+                pwd=endpoint.password,
+                protocol=endpoint.protocol,
+                sslContext=context,
+            )
+        if si is None:
+            raise FatalError(f"{endpoint!r}: login returned no session", hint="check the site URL")
+        self._count_calls(si)
+        self._si = si
+        self._content = si.RetrieveContent()
+
+    def _count_calls(self, si: Any) -> None:
+        # Every SOAP request, accessors included, passes through the stub's InvokeMethod.
+        stub = si._stub
+        invoke = stub.InvokeMethod
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.calls += 1
+            return invoke(*args, **kwargs)
+
+        stub.InvokeMethod = counted
+
+
+def _quiet_disconnect(si: Any) -> None:
+    # A session already dead on the server side has nothing to log out of.
+    with contextlib.suppress(vim.fault.NotAuthenticated, OSError, ConnectionError):
+        Disconnect(si)
