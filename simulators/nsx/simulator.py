@@ -89,7 +89,9 @@ class NsxSimulator:
         return f"http://{host!s}:{port}"
 
     def start(self) -> NsxSimulator:
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 
