@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import typer
 
-from rxt.commands import audit, db
+from rxt.commands import audit, db, demo, serve, validate
 
 
 def register_all(app: typer.Typer) -> None:
     """Add every command group to ``app``; a command module joins by a line here."""
     audit.register(app)
     db.register(app)
+    demo.register(app)
+    serve.register(app)
+    validate.register(app)
