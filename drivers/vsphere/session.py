@@ -6,8 +6,11 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import ssl
 import threading
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,7 +76,7 @@ class Session:
             if not endpoint.verify_tls:
                 context.check_hostname = False
                 context.verify_mode = ssl.CERT_NONE
-        with translated(resource=repr(endpoint), doing="logging in"):
+        with translated(resource=repr(endpoint), doing="logging in"), _closing_failed_logins():
             si = SmartConnect(
                 host=endpoint.host,
                 port=endpoint.port,
@@ -98,6 +101,19 @@ class Session:
             return invoke(*args, **kwargs)
 
         stub.InvokeMethod = counted
+
+
+@contextlib.contextmanager
+def _closing_failed_logins() -> Iterator[None]:
+    # pyVmomi keeps the connection of a failed login open until the garbage collector finds it;
+    # collect it now, so its socket closes here rather than warning at some later moment.
+    try:
+        yield
+    except BaseException:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ResourceWarning)
+            gc.collect()
+        raise
 
 
 def _quiet_disconnect(si: Any) -> None:
