@@ -55,6 +55,7 @@ __all__ = [
     "StaleRevision",
     "TransientError",
     "classify",
+    "error_code",
 ]
 
 
@@ -98,7 +99,7 @@ _RULES: tuple[_Rule, ...] = (
 
 def classify(status: int, body: Any, *, what: str) -> PlatformError:
     """The error class for an NSX answer of ``status`` with ``body`` about ``what``."""
-    code = _error_code(body)
+    code = error_code(body)
     message = f"NSX refused {what}: HTTP {status}, error_code {code}: {_message(body)}"
     for test, error_class, hint in _RULES:
         if test(status, code):
@@ -106,7 +107,7 @@ def classify(status: int, body: Any, *, what: str) -> PlatformError:
     return FatalError(message, hint="check the NSX user's role and the manager's health")
 
 
-def _error_code(body: Any) -> int | None:
+def error_code(body: Any) -> int | None:
     if isinstance(body, dict) and isinstance(body.get("error_code"), int):
         return int(body["error_code"])
     return None

@@ -5,6 +5,8 @@ Tests, benchmarks and the demo use ``NsxSimulator``; see docs/simulators/nsx.md 
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import threading
 from collections import Counter
 from collections.abc import Mapping
@@ -33,6 +35,30 @@ PREDEFINED: dict[str, dict[str, Any]] = {
 }
 
 
+class LoopbackServer(ThreadingHTTPServer):
+    """A threading server that can also cut the keep-alive connections it still holds."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler: type[Handler]) -> None:
+        super().__init__(address, handler)
+        self.connections: set[socket.socket] = set()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        self.connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        self.connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        for connection in list(self.connections):
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+            connection.close()
+
+
 class NsxSimulator:
     """A fake NSX Manager serving the Policy API subset RXT Deploy uses, over plain HTTP.
 
@@ -59,8 +85,7 @@ class NsxSimulator:
         self.api = Api(self.store, username=username, password=password, page_size=page_size)
         self._seed(tier1s, lb_services if lb_services is not None else {"acme-lb": "acme-t1"})
         handler = type("BoundHandler", (Handler,), {"api": self.api})
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), handler)
-        self._server.daemon_threads = True
+        self._server = LoopbackServer(("127.0.0.1", port), handler)
         self._thread: threading.Thread | None = None
 
     def _seed(self, tier1s: tuple[str, ...], lb_services: Mapping[str, str]) -> None:
@@ -97,6 +122,7 @@ class NsxSimulator:
 
     def stop(self) -> None:
         self._server.shutdown()
+        self._server.close_connections()
         self._server.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)
