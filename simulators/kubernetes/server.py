@@ -128,6 +128,7 @@ class FakeApiServer:
 def _handler_for(server: FakeApiServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go out as two writes
 
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)

@@ -1,0 +1,86 @@
+"""A fake API server for the driver tests, a fresh namespace per test, drivers over one client."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+from kubernetes import client as k8s
+
+from core.resources import SecretRef
+from drivers.kubernetes import KubernetesDriver
+from drivers.protocol import Scope
+from simulators.kubernetes import FakeApiServer
+
+_numbers = itertools.count()
+
+
+class DictSecrets:
+    """A secret source over a dict, standing in for Vault in driver tests."""
+
+    def __init__(self, values: dict[str, str]) -> None:
+        self.values = values
+        self.reads: list[str] = []
+
+    def version(self, ref: SecretRef, *, tenant: str) -> int:
+        return 1
+
+    def read(self, ref: SecretRef, *, tenant: str) -> str:
+        self.reads.append(str(ref))
+        return self.values[str(ref)]
+
+    def wrap(self, refs: Sequence[SecretRef], *, tenant: str, ttl_seconds: int) -> str:
+        raise NotImplementedError("the Kubernetes driver never wraps")
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[FakeApiServer]:
+    fake = FakeApiServer(tick=0.01, deadline_scale=0.001)
+    fake.start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def api(server: FakeApiServer) -> Iterator[k8s.ApiClient]:
+    configuration = k8s.Configuration()
+    configuration.host = server.url
+    api_client = k8s.ApiClient(configuration)
+    yield api_client
+    api_client.close()
+
+
+@pytest.fixture
+def namespace(server: FakeApiServer, api: k8s.ApiClient) -> str:
+    name = f"ns-{next(_numbers)}"
+    body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+    k8s.CoreV1Api(api).create_namespace(body)
+    return name
+
+
+@pytest.fixture
+def scope(namespace: str) -> Scope:
+    return Scope(tenant="acme", environment="prod", site={"namespace": namespace})
+
+
+@pytest.fixture
+def secrets() -> DictSecrets:
+    return DictSecrets(
+        {
+            "tenants/acme/prod/shop/db-password": "s3cr3t-canary-value",
+            "tenants/acme/prod/shop#db-password": "s3cr3t-canary-value",
+        }
+    )
+
+
+@pytest.fixture
+def driver(api: k8s.ApiClient, secrets: DictSecrets) -> KubernetesDriver:
+    return KubernetesDriver(api, secrets=secrets)
+
+
+def kubeconfig_for(server: FakeApiServer, path: Path) -> Path:
+    from simulators.kubernetes import write_kubeconfig
+
+    return write_kubeconfig(path, server=server.url)

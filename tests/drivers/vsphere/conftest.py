@@ -1,0 +1,5 @@
+"""Fixtures of the vcsim tests."""
+
+from tests.simulators.vcsim.fixtures import si, vcsim
+
+__all__ = ["si", "vcsim"]
