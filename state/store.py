@@ -53,7 +53,17 @@ def open_store(
     check_connection(database)
     if migrate:
         upgrade(database)
-    key = load_or_create_key(key_path)
+    return build_store(database, key=load_or_create_key(key_path), policy=policy, clock=clock)
+
+
+def build_store(
+    database: Database,
+    *,
+    key: SigningKey,
+    policy: CheckpointPolicy | None = None,
+    clock: Clock = utc_now,
+) -> Store:
+    """The parts of the store on an open, migrated ``database``."""
     return Store(
         database=database,
         key=key,

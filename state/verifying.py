@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import ColumnElement, String, func, select, type_coerce, union
@@ -146,20 +147,17 @@ def _stream(session: Session, walk: _Walk) -> ChainBreak | None:
         .order_by(AuditEntry.seq)
         .execution_options(yield_per=STREAM_BATCH)
     )
+    result = session.connection().execute(query)
+    try:
+        return _walk_rows(result, walk)
+    finally:
+        result.close()  # an early return must still close PostgreSQL's server-side cursor
+
+
+def _walk_rows(rows: Iterable[Any], walk: _Walk) -> ChainBreak | None:
     tenant, checkpointed = walk.tenant, walk.stored.keys() | walk.exported.keys()
-    # Core rows and bare values: this loop runs a million times for a large chain.
-    for (
-        seq,
-        at,
-        actor,
-        action,
-        obj,
-        commit,
-        plan_id,
-        details,
-        prev_hash,
-        stored_hash,
-    ) in session.connection().execute(query):
+    # Bare values in a tight loop: this runs a million times for a large chain.
+    for seq, at, actor, action, obj, commit, plan_id, details, prev_hash, stored_hash in rows:
         if seq != walk.seq + 1:
             return _gap(walk.seq + 1, seq)
         if prev_hash != walk.hash:
