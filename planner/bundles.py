@@ -1,0 +1,133 @@
+"""Policy bundles: the built-in Rego packs an environment enables plus the tenant's own files.
+
+Called by ``planner.policy`` and ``planner.regotests``. Built-in packs are found in an installed
+wheel (``planner/_policies/rego``) first, then in the source tree (``policies/rego``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import regorus
+
+from core.errors import ConfigError
+from core.hashing import digest
+
+BUILTIN_PACKS = ("baseline", "pci-dss", "hipaa", "soc2", "placement")
+TEST_SUFFIX = "_test.rego"
+# A package line names where a file's rules live; tenant files are grouped by it.
+_PACKAGE = re.compile(r"^\s*package\s+([A-Za-z_][A-Za-z0-9_.]*)", re.MULTILINE)
+
+
+def builtin_directory() -> Path:
+    """The directory holding the built-in packs.
+
+    Raises:
+        ConfigError: neither the wheel's copy nor the source tree's is present.
+    """
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "_policies" / "rego", here.parent / "policies" / "rego"):
+        if (candidate / "baseline.rego").is_file():
+            return candidate
+    raise ConfigError(
+        "the built-in Rego policies are missing (planner/_policies/rego or policies/rego)",
+        hint="reinstall rxt-deploy; the wheel must include its policies",
+    )
+
+
+def package_path(pack: str) -> str:
+    """The Rego data path of a built-in pack: ``pci-dss`` lives at ``data.rxt.pci_dss``."""
+    return "data.rxt." + pack.replace("-", "_")
+
+
+def packages_of(source: str) -> list[str]:
+    """The ``data.`` paths of the packages a Rego file declares."""
+    return ["data." + name for name in _PACKAGE.findall(source)]
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """The Rego sources of one evaluation and where their rules live.
+
+    Attributes:
+        files: file name to Rego source, built-in packs under ``builtin/``, the tenant's under
+            ``tenant/``.
+        packs: pack name to its data path; tenant packages are named ``tenant:<package>``.
+    """
+
+    files: Mapping[str, str]
+    packs: Mapping[str, str]
+
+    @property
+    def digest(self) -> str:
+        """The digest recorded in each plan: any edit to any file changes it."""
+        return digest({name: self.files[name] for name in sorted(self.files)})
+
+
+def _read_pack(directory: Path, pack: str) -> str:
+    path = directory / f"{pack}.rego"
+    if not path.is_file():
+        raise ConfigError(
+            f"policy pack '{pack}' has no file {pack}.rego", hint="name a built-in pack"
+        )
+    return path.read_text(encoding="utf-8")
+
+
+@lru_cache(maxsize=16)
+def _builtin_sources(packs: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    directory = builtin_directory()
+    return tuple((f"builtin/{pack}.rego", _read_pack(directory, pack)) for pack in packs)
+
+
+def build_bundle(packs: Iterable[str], tenant_files: Mapping[str, str]) -> Bundle:
+    """The bundle for an environment: its packs (placement always) and the tenant's files.
+
+    Tenant files whose names end in ``_test.rego`` are Rego tests and are left out.
+    """
+    chosen = tuple(dict.fromkeys(["placement", *packs]))
+    files = dict(_builtin_sources(chosen))
+    where = {pack: package_path(pack) for pack in chosen}
+    for name in sorted(tenant_files):
+        if name.endswith(TEST_SUFFIX):
+            continue
+        source = tenant_files[name]
+        files[f"tenant/{name}"] = source
+        for path in packages_of(source):
+            if path not in where.values():  # rules added to a built-in pack count with it
+                where.setdefault(f"tenant:{path.removeprefix('data.')}", path)
+    return Bundle(files=files, packs=where)
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """An engine with a bundle loaded, or the error that stopped it loading."""
+
+    engine: regorus.Engine | None
+    error: str
+
+
+def error_text(error: BaseException) -> str:
+    """A regorus error without the native backtrace, short enough for a plan."""
+    text = str(error).split("Stack backtrace:")[0].strip()
+    lines = [line.rstrip() for line in text.splitlines() if line.strip()]
+    return " | ".join(lines)[:400] or type(error).__name__
+
+
+@lru_cache(maxsize=32)
+def _compile(items: tuple[tuple[str, str], ...]) -> Compiled:
+    engine = regorus.Engine()
+    try:
+        for name, source in items:
+            engine.add_policy(name, source)
+    except RuntimeError as error:
+        return Compiled(None, f"policy files do not load: {error_text(error)}")
+    return Compiled(engine, "")
+
+
+def compile_bundle(bundle: Bundle) -> Compiled:
+    """The bundle's engine, compiled once per distinct set of sources and cloned per use."""
+    return _compile(tuple(sorted(bundle.files.items())))

@@ -1,0 +1,249 @@
+"""NSX intents for the apps placed on VMs: segment, group, firewall policy, pool, virtual server.
+
+Called by ``planner.rendering.render_placed`` when the environment configures an NSX site.
+Pods on Kubernetes have no NSX group, so a firewall rule can admit only VM-placed peers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from core.resources import DesiredResource, JsonObject, OwnerKey, Platform, ResourceRef
+from planner.manifests import Application, NsxSite
+from planner.placement import Target
+from planner.rendering.common import RenderContext
+from planner.rendering.k8s_network import parse_egress
+from planner.rendering.vms import vm_names
+
+DOMAIN = "default"
+HTTP_PROFILE = "/infra/lb-app-profiles/default-http-lb-app-profile"
+SSL_PROFILE = "/infra/lb-client-ssl-profiles/default-balanced-client-ssl-profile"
+HTTP_MONITOR = "/infra/lb-monitor-profiles/default-http-lb-monitor"
+
+
+def _site(ctx: RenderContext) -> NsxSite:
+    site = ctx.settings.spec.sites.nsx
+    if site is None:
+        raise AssertionError("NSX objects render only with an NSX site")  # pragma: no cover
+    return site
+
+
+def object_id(ctx: RenderContext, app: str, kind: str) -> str:
+    """The NSX id of one of an app's objects: ``<tenant>-<env>-<app>-<kind>``."""
+    return f"{ctx.prefix(app)}-{kind}"
+
+
+def group_path(ctx: RenderContext, app: str) -> str:
+    """The policy path of an app's group."""
+    return f"/infra/domains/{DOMAIN}/groups/{object_id(ctx, app, 'group')}"
+
+
+def _body(kind: str, ident: str, owner: OwnerKey) -> JsonObject:
+    return {
+        "resource_type": kind,
+        "id": ident,
+        "display_name": ident,
+        "tags": [{"scope": "rxt.owner", "tag": str(owner)}],
+    }
+
+
+def _wrap(
+    ctx: RenderContext, app: str, kind: str, component: str, fields: JsonObject, **extra: object
+) -> DesiredResource:
+    owner = ctx.owner(app, component)
+    ident = object_id(ctx, app, component)
+    scope = DOMAIN if kind in ("Group", "SecurityPolicy") else ""
+    spec = {**_body(kind, ident, owner), **fields}
+    ref = ResourceRef(Platform.NSX, kind, ident, scope)
+    return DesiredResource(ref=ref, owner=owner, spec=spec, **extra)  # type: ignore[arg-type]
+
+
+def render_segment(ctx: RenderContext, app: str) -> DesiredResource:
+    """The app's own segment on the environment's tier-1 gateway."""
+    fields = {"connectivity_path": f"/infra/tier-1s/{_site(ctx).tier1}"}
+    return _wrap(ctx, app, "Segment", "segment", fields)
+
+
+def _group(ctx: RenderContext, app: str) -> DesiredResource:
+    # Members by VM name: the VMs sit on the environment's network, so a segment path
+    # expression would not find them, and NSX VM tags would need a second writer.
+    expression: list[JsonObject] = []
+    for name in vm_names(ctx, app):
+        if expression:
+            expression.append(
+                {"resource_type": "ConjunctionOperator", "conjunction_operator": "OR"}
+            )
+        expression.append(
+            {
+                "resource_type": "Condition",
+                "member_type": "VirtualMachine",
+                "key": "Name",
+                "operator": "EQUALS",
+                "value": name,
+            }
+        )
+    # Name conditions reference nothing that must exist, so peers' policies may point here early.
+    return _wrap(ctx, app, "Group", "group", {"expression": expression})
+
+
+def _entries(ports: Sequence[tuple[str, int]]) -> JsonObject:
+    if not ports:
+        return {"services": ["ANY"]}
+    entries = [
+        {
+            "resource_type": "L4PortSetServiceEntry",
+            "id": f"{protocol.lower()}-{port}",
+            "l4_protocol": protocol,
+            "destination_ports": [str(port)],
+        }
+        for protocol, port in ports
+    ]
+    return {"services": [], "service_entries": entries}
+
+
+def _rule(
+    ident: str,
+    *,
+    src: list[str],
+    dst: list[str],
+    ports: Sequence[tuple[str, int]],
+    action: str,
+    direction: str,
+) -> JsonObject:
+    return {
+        "resource_type": "Rule",
+        "id": ident,
+        "display_name": ident,
+        "source_groups": src,
+        "destination_groups": dst,
+        **_entries(ports),
+        "action": action,
+        "direction": direction,
+    }
+
+
+def _rules(ctx: RenderContext, app: Application) -> list[JsonObject]:
+    name = app.metadata.name
+    own = group_path(ctx, name)
+    on_vm = set(ctx.apps_on(Target.VM))
+    ports = [(p.protocol, p.port) for p in app.spec.ports]
+    rules = [
+        _rule(
+            f"allow-from-{peer}",
+            src=[group_path(ctx, peer)],
+            dst=[own],
+            ports=ports,
+            action="ALLOW",
+            direction="IN",
+        )
+        for peer in app.spec.network.allow_from
+        if peer in on_vm
+    ]
+    if app.spec.expose is not None:
+        port = next(p for p in app.spec.ports if p.name == app.spec.expose.port)
+        rules.append(
+            _rule(
+                "allow-load-balancer",
+                src=["ANY"],
+                dst=[own],
+                ports=[(port.protocol, port.port)],
+                action="ALLOW",
+                direction="IN",
+            )
+        )
+    for index, text in enumerate(app.spec.network.egress):
+        cidr, port_number = parse_egress(text)
+        egress_ports = [("TCP", port_number)] if port_number is not None else []
+        rules.append(
+            _rule(
+                f"allow-egress-{index}",
+                src=[own],
+                dst=[cidr],
+                ports=egress_ports,
+                action="ALLOW",
+                direction="OUT",
+            )
+        )
+    for peer in sorted(on_vm):
+        target = ctx.apps[peer]
+        if name in target.spec.network.allow_from:
+            peer_ports = [(p.protocol, p.port) for p in target.spec.ports]
+            rules.append(
+                _rule(
+                    f"allow-to-{peer}",
+                    src=[own],
+                    dst=[group_path(ctx, peer)],
+                    ports=peer_ports,
+                    action="ALLOW",
+                    direction="OUT",
+                )
+            )
+    if app.spec.network.allow_from:
+        rules.append(
+            _rule("deny-in", src=["ANY"], dst=[own], ports=[], action="DROP", direction="IN")
+        )
+    if app.spec.network.egress:
+        rules.append(
+            _rule("deny-out", src=[own], dst=["ANY"], ports=[], action="DROP", direction="OUT")
+        )
+    for sequence, rule in enumerate(rules, start=1):
+        rule["sequence_number"] = sequence * 10
+    return rules
+
+
+def _policy(ctx: RenderContext, app: Application, group: ResourceRef) -> DesiredResource | None:
+    rules = _rules(ctx, app)
+    if not rules:
+        return None
+    name = app.metadata.name
+    peers = tuple(
+        ResourceRef(Platform.NSX, "Group", object_id(ctx, peer, "group"), DOMAIN)
+        for peer in app.spec.network.allow_from
+        if peer in set(ctx.apps_on(Target.VM)) and peer != name
+    )
+    fields = {"category": "Application", "scope": [group_path(ctx, name)], "rules": rules}
+    return _wrap(ctx, name, "SecurityPolicy", "policy", fields, depends_on=(group, *peers))
+
+
+def _balancer(
+    ctx: RenderContext, app: Application, group: ResourceRef, vms: tuple[ResourceRef, ...]
+) -> list[DesiredResource]:
+    expose = app.spec.expose
+    if expose is None:
+        return []
+    name = app.metadata.name
+    port = next(p for p in app.spec.ports if p.name == expose.port)
+    pool_fields: JsonObject = {
+        "member_group": {"group_path": group_path(ctx, name), "port": str(port.port)},
+        "algorithm": "ROUND_ROBIN",
+        "snat_translation": {"type": "LBSnatAutoMap"},
+    }
+    if app.spec.health is not None:
+        pool_fields["active_monitor_paths"] = [HTTP_MONITOR]
+    pool = _wrap(ctx, name, "LBPool", "pool", pool_fields, depends_on=(group, *vms))
+    server_fields: JsonObject = {
+        "ports": ["443" if expose.tls else "80"],
+        "pool_path": f"/infra/lb-pools/{pool.ref.name}",
+        "lb_service_path": f"/infra/lb-services/{_site(ctx).tier1}",
+        "application_profile_path": HTTP_PROFILE,
+    }
+    if expose.tls:
+        server_fields["client_ssl_profile_binding"] = {
+            "default_certificate_path": f"/infra/certificates/{object_id(ctx, name, 'tls')}",
+            "ssl_profile_path": SSL_PROFILE,
+        }
+    server = _wrap(ctx, name, "LBVirtualServer", "vs", server_fields, depends_on=(pool.ref,))
+    return [pool, server]
+
+
+def render_app(
+    ctx: RenderContext, app: Application, *, vms: tuple[ResourceRef, ...]
+) -> list[DesiredResource]:
+    """The group, firewall policy and load balancer of one VM app (the segment comes first)."""
+    group = _group(ctx, app.metadata.name)
+    found = [group]
+    policy = _policy(ctx, app, group.ref)
+    if policy is not None:
+        found.append(policy)
+    found.extend(_balancer(ctx, app, group.ref, vms))
+    return found
