@@ -68,6 +68,12 @@ class VsphereDriver:
         """Log out of vCenter."""
         self._session.close()
 
+    def __enter__(self) -> VsphereDriver:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def observe(self, scope: Scope) -> list[ObservedResource]:
         """VMs of the scope's folder that carry the scope's marker or a name of the scope.
 

@@ -10,6 +10,7 @@ import gc
 import ssl
 import threading
 import warnings
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -39,10 +40,16 @@ class Session:
 
     def __init__(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
-        self.calls = 0
+        self._counter = [0]
+        self._finalizer: weakref.finalize[Any, Any] | None = None
         self._lock = threading.Lock()
         self._si: Any = None
         self._content: Any = None
+
+    @property
+    def calls(self) -> int:
+        """SOAP requests sent so far, the login excluded."""
+        return self._counter[0]
 
     @property
     def content(self) -> Any:
@@ -56,8 +63,11 @@ class Session:
         """Drop the session after a transport failure; the next use logs in again."""
         with self._lock:
             si, self._si, self._content = self._si, None, None
+            finalizer, self._finalizer = self._finalizer, None
         if si is not None:
             _quiet_disconnect(si)
+        if finalizer is not None:
+            finalizer.detach()
 
     def close(self) -> None:
         """Log out."""
@@ -92,15 +102,19 @@ class Session:
         self._content = si.RetrieveContent()
 
     def _count_calls(self, si: Any) -> None:
-        # Every SOAP request, accessors included, passes through the stub's InvokeMethod.
-        stub = si._stub
+        # Every SOAP request, accessors included, passes through the stub's InvokeMethod. The
+        # wrapper holds only the counter, not the session, so no reference cycle keeps a dropped
+        # session (and its sockets) alive until the cyclic garbage collector runs.
+        stub, counter = si._stub, self._counter
         invoke = stub.InvokeMethod
 
         def counted(*args: Any, **kwargs: Any) -> Any:
-            self.calls += 1
+            counter[0] += 1
             return invoke(*args, **kwargs)
 
         stub.InvokeMethod = counted
+        # A driver dropped without close() still closes its pooled connections.
+        self._finalizer = weakref.finalize(self, stub.DropConnections)
 
 
 @contextlib.contextmanager
