@@ -8,6 +8,8 @@ import pytest
 
 from core.errors import ConfigError, TransientError
 from reconciler.mirrors import RepositoryMirror, SshKeyAuth, TokenAuth, mirror_path
+from tests.conftest import free_port
+from tests.reconciler import githttp
 from tests.reconciler.gitrepos import commit, make_remote, nest
 
 
@@ -85,3 +87,28 @@ def test_credentials_never_show_in_their_repr(
     credentials: TokenAuth | SshKeyAuth, secret: str
 ) -> None:
     assert secret not in repr(credentials)
+
+
+@pytest.mark.skipif(not Path(githttp.BACKEND).exists(), reason="needs git http-backend")
+@pytest.mark.parametrize(
+    ("token", "outcome"),
+    [("ghs_right_token", "fetched"), ("ghs_wrong_token", "refused"), (None, "refused")],
+)
+def test_a_token_is_sent_over_https_and_a_refused_one_is_a_config_error(
+    tmp_path: Path, token: str | None, outcome: str
+) -> None:
+    remote = make_remote(tmp_path / "repos" / "env.git")
+    head = commit(remote, {"README": b"over http"})
+    with githttp.serving(
+        tmp_path / "repos", port=free_port(), user="x-access-token", token="ghs_right_token"
+    ) as url:
+        credentials = TokenAuth(token=token) if token else None
+        mirror = RepositoryMirror(
+            f"{url}/env.git", cache_dir=tmp_path / "cache", credentials=credentials
+        )
+        if outcome == "fetched":
+            assert mirror.fetch() == {"main": head}
+            assert mirror.tree_at(head).read("README") == b"over http"
+        else:
+            with pytest.raises(ConfigError, match="refused the configured credentials"):
+                mirror.fetch()
