@@ -206,3 +206,10 @@ def materialise(files: Mapping[str, bytes], root: Path) -> list[Path]:
             out.write(content)
         written.append(target)
     return written
+
+
+def materialise_environment(tree: RepoTree, environment: str, root: Path) -> Path:
+    """Write one environment's files at a commit under ``root``; returns the environment's
+    folder, ready for ``planner.loading.load_environment(folder, repo_root=root)``."""
+    materialise(environment_files(tree, environment), root)
+    return root / "environments" / environment

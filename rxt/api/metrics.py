@@ -57,7 +57,7 @@ class Metrics:
         )
         self.webhook_ack = Histogram(
             "rxt_webhook_ack_duration_seconds",
-            "Time from the first byte of a delivery to its answer.",
+            "Time from the route receiving a delivery (headers read) to its answer.",
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
             registry=r,
         )

@@ -10,7 +10,7 @@ import pytest
 
 from core.errors import ManifestError
 from reconciler.mirrors import RepositoryMirror
-from reconciler.trees import RepoTree, environment_files, materialise
+from reconciler.trees import RepoTree, environment_files, materialise, materialise_environment
 from tests.reconciler.gitrepos import Entry, Link, commit, make_remote, nest
 
 SENTINEL = b"OUTSIDE-THE-REPOSITORY"
@@ -214,3 +214,23 @@ def test_a_missing_file_is_not_found_and_a_folder_is_not_a_file(tmp_path: Path) 
     with pytest.raises(ManifestError, match="folder"):
         tree.read("environments/prod")
     assert set(environment_files(tree, "absent")) == {"policies/shared.rego"}
+
+
+def test_an_environment_read_from_git_loads_in_the_planner(tmp_path: Path) -> None:
+    from planner.loading import load_environment
+
+    example = Path(__file__).parents[2] / "example-repo"
+    files = {
+        str(path.relative_to(example)): path.read_bytes()
+        for path in example.rglob("*")
+        if path.is_file()
+    }
+    tree = _mirror_tree(tmp_path, nest(files))
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    folder = materialise_environment(tree, "prod", scratch)
+    loaded = load_environment(folder, repo_root=scratch)
+    on_disk = load_environment(example / "environments" / "prod", repo_root=example)
+    assert loaded.name == "prod"
+    assert sorted(loaded.apps) == sorted(on_disk.apps)
+    assert loaded.environment == on_disk.environment
