@@ -160,7 +160,7 @@ def _policy_files(repo: Repository, errors: list[ManifestError]) -> dict[str, st
         return {}
     found: dict[str, str] = {}
     try:
-        for path in repo.files(folder, suffix=".rego"):
+        for path in repo.files(folder, suffix=".rego", errors=errors):
             shown = repo.shown(path)
             try:
                 found[shown] = repo.read(path).decode("utf-8")
@@ -185,7 +185,7 @@ def _load_into(
         errors.append(error)
     apps_dir = env_dir / "apps"
     try:
-        folders = list(repo.folders(apps_dir)) if os.path.lexists(apps_dir) else []
+        folders = repo.folders(apps_dir, errors=errors) if os.path.lexists(apps_dir) else []
     except ManifestError as error:
         errors.append(error)
         folders = []
@@ -243,8 +243,9 @@ def load_repository(root: Path) -> list[LoadedEnvironment]:
     errors: list[ManifestError] = []
     policies = _policy_files(repo, errors)
     environments_dir = repo.given / "environments"
-    folders = list(repo.folders(environments_dir)) if os.path.lexists(environments_dir) else []
-    if not folders:
+    exists = os.path.lexists(environments_dir)
+    folders = repo.folders(environments_dir, errors=errors) if exists else []
+    if not folders and not errors:
         raise ManifestErrors(
             [
                 ManifestError(

@@ -100,27 +100,33 @@ class Repository:
                 )
             return handle.read(MAX_BYTES + 1)
 
-    def folders(self, path: Path) -> Iterator[Path]:
-        """Sub-folders of ``path`` (by their in-repo names), sorted, hidden ones skipped."""
+    def _entries(self, path: Path, errors: list[ManifestError]) -> Iterator[tuple[Path, Path]]:
+        """Each visible entry of a folder as (in-repo path, real path); a refused entry is
+        recorded in ``errors`` and skipped, so one bad link hides nothing else."""
         real = self.check(path)
         for entry in sorted(os.scandir(real), key=lambda e: e.name):
             if entry.name.startswith("."):
                 continue
             candidate = path / entry.name
-            if self.check(candidate).is_dir():
-                yield candidate
+            try:
+                yield candidate, self.check(candidate)
+            except ManifestError as error:
+                errors.append(error)
 
-    def files(self, path: Path, *, suffix: str, depth: int = 0) -> Iterator[Path]:
+    def folders(self, path: Path, *, errors: list[ManifestError]) -> list[Path]:
+        """Sub-folders of ``path`` (by their in-repo names), sorted, hidden ones skipped."""
+        return [candidate for candidate, real in self._entries(path, errors) if real.is_dir()]
+
+    def files(
+        self, path: Path, *, suffix: str, errors: list[ManifestError], depth: int = 0
+    ) -> list[Path]:
         """Files ending in ``suffix`` under ``path``, recursively, sorted."""
-        real = self.check(path)
         if depth > _MAX_WALK_DEPTH:
-            return
-        for entry in sorted(os.scandir(real), key=lambda e: e.name):
-            if entry.name.startswith("."):
-                continue
-            candidate = path / entry.name
-            target = self.check(candidate)
-            if target.is_dir():
-                yield from self.files(candidate, suffix=suffix, depth=depth + 1)
-            elif entry.name.endswith(suffix):
-                yield candidate
+            return []
+        found: list[Path] = []
+        for candidate, real in self._entries(path, errors):
+            if real.is_dir():
+                found += self.files(candidate, suffix=suffix, errors=errors, depth=depth + 1)
+            elif candidate.name.endswith(suffix):
+                found.append(candidate)
+        return found

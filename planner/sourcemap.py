@@ -48,13 +48,16 @@ class SourceMap:
     keys: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
 
     def at(self, where: PathKey, *, key: bool = False) -> Location:
-        """The location of ``where`` (its key when ``key``), else of its nearest ancestor."""
+        """The location of ``where`` (its key when ``key``); for a node that is not in the
+        file, such as a missing field, the key of its nearest ancestor."""
         if key and where in self.keys:
             return Location(self.path, *self.keys[where])
+        if where in self.values:
+            return Location(self.path, *self.values[where])
         probe = where
-        while probe not in self.values and probe:
+        while probe and probe not in self.keys and probe not in self.values:
             probe = probe[:-1]
-        line, column = self.values.get(probe, (1, 1))
+        line, column = self.keys.get(probe) or self.values.get(probe, (1, 1))
         return Location(self.path, line, column)
 
 
@@ -147,7 +150,11 @@ class _Builder:
 
     def node(self, event: Any, where: PathKey) -> Any:
         if len(where) > MAX_DEPTH:
-            raise self.fail(f"nesting deeper than {MAX_DEPTH} levels", event)
+            raise self.fail(
+                f"nesting deeper than {MAX_DEPTH} levels",
+                event,
+                hint="manifests nest a few levels deep; flatten this value",
+            )
         self.check_event(event)
         mark = event.start_mark
         self.source.values[where] = (mark.line + 1, mark.column + 1)
@@ -192,7 +199,9 @@ class _Builder:
         if kind == "float" and type(value) is int:
             value = float(value)
         if type(value) is not _TAG_TYPES[kind]:
-            raise self.fail(f"{text!r} is not a valid {tag}", event)
+            raise self.fail(
+                f"{text!r} is not a valid {tag}", event, hint="remove the tag or fix the value"
+            )
         return value
 
     def sequence(self, where: PathKey) -> list[Any]:
@@ -217,9 +226,13 @@ class _Builder:
     def key(self, event: Any, seen: dict[str, Any]) -> str:
         self.check_event(event)
         if not isinstance(event, ev.ScalarEvent):
-            raise self.fail("mapping keys must be plain strings", event)
+            raise self.fail(
+                "mapping keys must be plain strings", event, hint="write the key as plain text"
+            )
         if event.tag is not None and event.tag not in (f"{_CORE}str", "!"):
-            raise self.fail(f"mapping key {event.value!r} must be a string", event)
+            raise self.fail(
+                f"mapping key {event.value!r} must be a string", event, hint="remove the tag"
+            )
         if event.value in seen:
             raise self.fail(
                 f"duplicate key {event.value!r}",

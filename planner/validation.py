@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from core.errors import ManifestError
-from planner.diagnostics import did_you_mean
+from planner.diagnostics import did_you_mean, dotted
 from planner.manifests import Application, Environment
 from planner.quantities import parse_bytes, parse_cpu_millicores
 from planner.sourcemap import PathKey, SourceMap
@@ -28,8 +28,10 @@ class Checked:
     source: SourceMap
 
 
-def _error(source: SourceMap, where: PathKey, message: str, hint: str = "") -> ManifestError:
-    return ManifestError(message, location=source.at(where), hint=hint)
+def _error(
+    source: SourceMap, where: PathKey, message: str, hint: str = "", *, key: bool = False
+) -> ManifestError:
+    return ManifestError(message, location=source.at(where, key=key), hint=hint)
 
 
 def _first_seen(source: SourceMap, where: PathKey) -> str:
@@ -102,13 +104,16 @@ def _quantities(app: Application, source: SourceMap) -> Iterable[ManifestError]:
             yield _error(
                 source,
                 where,
-                f"{where[-1]} '{text}' is less than 1 MiB",
+                f"{dotted(where[1:])} '{text}' is less than 1 MiB",
                 "use a binary suffix such as 512Mi or 4Gi ('m' means thousandths)",
             )
     cpu = app.spec.resources.cpu
     if cpu is not None and parse_cpu_millicores(cpu) < 1:
         yield _error(
-            source, ("spec", "resources", "cpu"), f"cpu '{cpu}' is zero", "ask for 1m or more"
+            source,
+            ("spec", "resources", "cpu"),
+            f"resources.cpu '{cpu}' is zero",
+            "ask for 1m or more",
         )
 
 
@@ -200,6 +205,7 @@ def check_environment(env: Environment, source: SourceMap) -> list[ManifestError
                     ("spec", "policy", "enforcement", pack),
                     f"enforcement is set for pack '{pack}', which is not in policy.packs",
                     f"add '{pack}' to policy.packs or remove its enforcement",
+                    key=True,
                 )
             )
     return errors
