@@ -83,7 +83,10 @@ def _credential(
         allowed & pygit2.enums.CredentialType.SSH_KEY
     ):
         return pygit2.Username(user)
-    return pygit2.KeypairFromMemory(user, creds.public_key, creds.private_key, creds.passphrase)
+    # No public key: libssh2 derives it from the private one.
+    return pygit2.KeypairFromMemory(
+        user, creds.public_key or None, creds.private_key, creds.passphrase or None
+    )
 
 
 def mirror_path(cache_dir: Path, url: str) -> Path:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pygit2
 import pytest
 
 from core.errors import ConfigError, TransientError
-from reconciler.mirrors import RepositoryMirror, SshKeyAuth, TokenAuth, mirror_path
+from reconciler.mirrors import RepositoryMirror, SshKeyAuth, TokenAuth, _Callbacks, mirror_path
 from tests.conftest import free_port
 from tests.reconciler import githttp
 from tests.reconciler.gitrepos import commit, make_remote, nest
@@ -112,3 +113,29 @@ def test_a_token_is_sent_over_https_and_a_refused_one_is_a_config_error(
         else:
             with pytest.raises(ConfigError, match="refused the configured credentials"):
                 mirror.fetch()
+
+
+CredentialType = pygit2.enums.CredentialType
+
+
+@pytest.mark.parametrize(
+    ("credentials", "allowed", "kind"),
+    [
+        (TokenAuth(token="t"), CredentialType.USERPASS_PLAINTEXT, pygit2.UserPass),
+        (SshKeyAuth(private_key="k"), CredentialType.SSH_KEY, pygit2.KeypairFromMemory),
+        (SshKeyAuth(private_key="k"), CredentialType.USERNAME, pygit2.Username),
+        (
+            SshKeyAuth(private_key="k"),
+            CredentialType.USERNAME | CredentialType.SSH_KEY,
+            pygit2.KeypairFromMemory,
+        ),
+    ],
+)
+def test_libgit2_is_given_the_credential_kind_it_asks_for(
+    credentials: TokenAuth | SshKeyAuth, allowed: pygit2.enums.CredentialType, kind: type
+) -> None:
+    callbacks = _Callbacks(credentials)
+    assert isinstance(callbacks.credentials("ssh://git@host/repo", "git", allowed), kind)
+    with pytest.raises(pygit2.GitError, match="refused"):
+        callbacks.credentials("ssh://git@host/repo", "git", allowed)  # asked twice: refused
+    assert callbacks.refused
