@@ -11,11 +11,10 @@ import ssl
 import threading
 import warnings
 import weakref
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from core.errors import FatalError
+from core.errors import FatalError, PlatformError
 from drivers.vsphere.faults import translated
 from drivers.vsphere.sdk import Disconnect, SmartConnect, vim
 
@@ -86,15 +85,7 @@ class Session:
             if not endpoint.verify_tls:
                 context.check_hostname = False
                 context.verify_mode = ssl.CERT_NONE
-        with translated(resource=repr(endpoint), doing="logging in"), _closing_failed_logins():
-            si = SmartConnect(
-                host=endpoint.host,
-                port=endpoint.port,
-                user=endpoint.user,
-                pwd=endpoint.password,
-                protocol=endpoint.protocol,
-                sslContext=context,
-            )
+        si = _login(endpoint, context)
         if si is None:
             raise FatalError(f"{endpoint!r}: login returned no session", hint="check the site URL")
         self._count_calls(si)
@@ -117,17 +108,29 @@ class Session:
         self._finalizer = weakref.finalize(self, stub.DropConnections)
 
 
-@contextlib.contextmanager
-def _closing_failed_logins() -> Iterator[None]:
-    # pyVmomi keeps the connection of a failed login open until the garbage collector finds it;
-    # collect it now, so its socket closes here rather than warning at some later moment.
-    try:
-        yield
-    except BaseException:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ResourceWarning)
-            gc.collect()
-        raise
+def _login(endpoint: Endpoint, context: ssl.SSLContext | None) -> Any:
+    error: PlatformError | None = None
+    # pyVmomi keeps the connection of a failed login open, reachable from the fault's traceback.
+    # The engine error is therefore raised without that chain, once the traceback is dropped and
+    # collected here, so the socket closes now rather than warning at some later moment.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        try:
+            with translated(resource=repr(endpoint), doing="logging in"):
+                return SmartConnect(
+                    host=endpoint.host,
+                    port=endpoint.port,
+                    user=endpoint.user,
+                    pwd=endpoint.password,
+                    protocol=endpoint.protocol,
+                    sslContext=context,
+                )
+        except PlatformError as failed:
+            error = failed
+            error.__cause__ = error.__context__ = None
+            error.__traceback__ = None
+        gc.collect()
+    raise error
 
 
 def _quiet_disconnect(si: Any) -> None:
