@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from kubernetes import config as kube_config
-from kubernetes.client import ApiClient
+from kubernetes.client import ApiClient, Configuration
 from kubernetes.config.config_exception import ConfigException
 
 from core.errors import ConfigError, InvalidRequest, NotFound, OwnershipConflict, TransientError
@@ -30,7 +30,7 @@ from drivers.kubernetes.kinds import (
     selector,
 )
 from drivers.kubernetes.normalising import normalise, owner_of
-from drivers.kubernetes.rest import APPLY_PATCH, Rest
+from drivers.kubernetes.rest import APPLY_PATCH, Rest, retry_policy
 from drivers.kubernetes.secret_data import with_data
 from drivers.protocol import Applied, Health, Scope
 
@@ -41,7 +41,8 @@ class KubernetesDriver:
     """One cluster, through the official client.
 
     Args:
-        client: an ``ApiClient`` configured for the cluster (see ``from_kubeconfig``).
+        client: an ``ApiClient`` configured for the cluster (see ``from_kubeconfig``); give
+            its configuration ``retries=retry_policy()`` so 429 and 503 reach the reconciler.
         secrets: where Secret data comes from at apply time; without it, a Secret that
             references values cannot be applied.
         timeout: seconds per request.
@@ -68,15 +69,17 @@ class KubernetesDriver:
         cls, path: str | Path, *, context: str | None = None, secrets: SecretSource | None = None
     ) -> KubernetesDriver:
         """A driver for the cluster of ``context`` (the current one by default) in ``path``."""
+        configuration = Configuration()
         try:
-            load: Any = kube_config.new_client_from_config  # the SDK is untyped
-            client = load(config_file=str(path), context=context)
+            load: Any = kube_config.load_kube_config  # the SDK is untyped
+            load(config_file=str(path), context=context, client_configuration=configuration)
         except (ConfigException, OSError, ValueError) as error:
             raise ConfigError(
                 f"cannot read kubeconfig {path}: {error}",
                 hint="point the engine at a readable kubeconfig with a valid current context",
             ) from error
-        return cls(client, secrets=secrets)
+        configuration.retries = retry_policy()
+        return cls(ApiClient(configuration), secrets=secrets)
 
     def close(self) -> None:
         """Release the client's connections."""

@@ -22,6 +22,16 @@ APPLY_PATCH = "application/apply-patch+yaml"
 JSON = "application/json"
 
 
+def retry_policy() -> urllib3.Retry:
+    """Retries for connection failures only.
+
+    The client's default would also sleep through ``Retry-After`` on 429 and 503 inside the
+    SDK; the reconciler owns backoff with jitter, so those answers must reach it as
+    ``TransientError``.
+    """
+    return urllib3.Retry(total=3, status=0, status_forcelist=(), respect_retry_after_header=False)
+
+
 class Rest:
     """Sends requests for one driver over one ``ApiClient``."""
 

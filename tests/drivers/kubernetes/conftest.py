@@ -11,10 +11,12 @@ from kubernetes import client as k8s
 
 from core.resources import SecretRef
 from drivers.kubernetes import KubernetesDriver
+from drivers.kubernetes.rest import retry_policy
 from drivers.protocol import Scope
 from simulators.kubernetes import FakeApiServer
 
 _numbers = itertools.count()
+CANARY = "s3cr3t-canary-value"
 
 
 class DictSecrets:
@@ -37,16 +39,24 @@ class DictSecrets:
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[FakeApiServer]:
-    fake = FakeApiServer(tick=0.01, deadline_scale=0.001)
+    # The controllers run only when a test calls ``server.controllers.step()``: no sleeping.
+    fake = FakeApiServer(tick=3600.0, deadline_scale=1.0)
     fake.start()
     yield fake
     fake.stop()
+
+
+@pytest.fixture(autouse=True)
+def clean_faults(server: FakeApiServer) -> Iterator[None]:
+    yield
+    server.faults.clear()
 
 
 @pytest.fixture
 def api(server: FakeApiServer) -> Iterator[k8s.ApiClient]:
     configuration = k8s.Configuration()
     configuration.host = server.url
+    configuration.retries = retry_policy()
     api_client = k8s.ApiClient(configuration)
     yield api_client
     api_client.close()

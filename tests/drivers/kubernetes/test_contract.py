@@ -18,11 +18,12 @@ from tests.drivers.kubernetes.conftest import DictSecrets
 def _changed(items: list[DesiredResource]) -> tuple[DesiredResource, ...]:
     out = []
     for item in items:
-        if item.ref.kind == "Deployment":
-            spec = dict(item.spec)
-            spec["spec"] = {**spec["spec"], "replicas": 4}
-            item = DesiredResource(item.ref, item.owner, spec, secrets=item.secrets)
-        out.append(item)
+        if item.ref.kind != "Deployment":
+            out.append(item)
+            continue
+        spec = dict(item.spec)
+        spec["spec"] = {**spec["spec"], "replicas": 4}
+        out.append(DesiredResource(item.ref, item.owner, spec, secrets=item.secrets))
     return tuple(out)
 
 
