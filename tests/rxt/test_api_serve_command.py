@@ -49,6 +49,7 @@ def _wait_healthy(url: str, process: subprocess.Popen[bytes]) -> None:
     raise AssertionError("rxt serve did not become healthy")
 
 
+@pytest.mark.slow
 def test_rxt_serve_answers_a_signed_webhook_and_counts_it(served: str) -> None:
     signed = payloads.github("push", payloads.github_push())
     response = httpx.post(f"{served}/webhooks/github", content=signed.body, headers=signed.headers)

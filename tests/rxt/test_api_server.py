@@ -65,7 +65,10 @@ def _trickle(url: str, *, every: float, give_up: float) -> tuple[bytes, float]:
 def test_a_slow_client_is_cut_off_by_the_read_timeout(server: str, queue: Recorder) -> None:
     answer, seconds = _trickle(server, every=0.05, give_up=10.0)
     status_line = answer.split(b"\r\n", 1)[0]
-    print(f"\nslow client: answered {status_line.decode()!r} after {seconds:.2f} s")
+    print(
+        f"\nR6 slow client: answered {status_line.decode()!r} after {seconds:.2f} s; "
+        f"{len(queue.calls)} accepted"
+    )
     assert status_line == b"HTTP/1.1 408 Request Timeout"
     assert b"application/problem+json" in answer
     assert READ_TIMEOUT <= seconds < READ_TIMEOUT + 2
