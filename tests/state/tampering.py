@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -115,9 +115,11 @@ def swap(connection: Connection, tenant: str, first: int, second: int) -> None:
 
 def insert_forged(connection: Connection, tenant: str, seq: int) -> None:
     """Insert a well-formed entry at ``seq``, shifting the later ones up by one."""
-    end = last_seq(connection, tenant)
-    for moving in range(end, seq - 1, -1):
-        connection.execute(update(ENTRIES).where(_where(tenant, moving)).values(seq=moving + 1))
+    later = (ENTRIES.c.tenant == tenant) & (ENTRIES.c.seq >= seq)
+    # Through negative numbers, so no row ever collides with its neighbour's key on the way.
+    connection.execute(update(ENTRIES).where(later).values(seq=-(ENTRIES.c.seq + 1)))
+    negative = (ENTRIES.c.tenant == tenant) & (ENTRIES.c.seq < 0)
+    connection.execute(update(ENTRIES).where(negative).values(seq=-ENTRIES.c.seq))
     prev = row(connection, tenant, seq - 1)["hash"] if seq > 1 else "0" * 64
     forged = EntryFields(
         tenant, seq, dt.datetime(2026, 1, 1, tzinfo=dt.UTC), "mallory", "x", "y", "", "", "{}"
@@ -137,18 +139,27 @@ def rewrite_tail(connection: Connection, tenant: str, seq: int) -> None:
     Stored checkpoints past ``seq`` are deleted too, as an attacker would: the database alone
     then holds a consistent chain.
     """
-    end = last_seq(connection, tenant)
     prev = row(connection, tenant, seq - 1)["hash"] if seq > 1 else "0" * 64
-    for current in range(seq, end + 1):
-        values = row(connection, tenant, current)
-        if current == seq:
+    query = select(ENTRIES).where(ENTRIES.c.tenant == tenant, ENTRIES.c.seq >= seq)
+    rewritten: list[dict[str, Any]] = []
+    for stored in connection.execute(query.order_by(ENTRIES.c.seq)):
+        values = dict(stored._mapping)
+        if values["seq"] == seq:
             values["actor"] = "mallory"
         fields = EntryFields(**{name: values[name] for name in _FIELD_NAMES})
         values["prev_hash"], values["hash"] = prev, entry_hash(prev, fields)
         prev = values["hash"]
-        connection.execute(update(ENTRIES).where(_where(tenant, current)).values(values))
+        rewritten.append({"key_seq": values["seq"], **values})
+    statement = (
+        update(ENTRIES)
+        .where(ENTRIES.c.tenant == tenant, ENTRIES.c.seq == bindparam("key_seq"))
+        .values(actor=bindparam("actor"), prev_hash=bindparam("prev_hash"), hash=bindparam("hash"))
+    )
+    connection.execute(statement, rewritten)
     connection.execute(
-        update(AuditHead).where(AuditHead.tenant == tenant).values(seq=end, hash=prev)
+        update(AuditHead)
+        .where(AuditHead.tenant == tenant)
+        .values(seq=rewritten[-1]["seq"], hash=prev)
     )
     connection.execute(
         delete(AuditCheckpoint).where(AuditCheckpoint.tenant == tenant, AuditCheckpoint.seq >= seq)
