@@ -7,7 +7,6 @@ the ``info.error`` of a failed task; nothing outside ``drivers/vsphere/`` sees a
 from __future__ import annotations
 
 import http.client
-import socket
 import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -72,7 +71,6 @@ _BY_FAULT: tuple[tuple[type[Any], type[PlatformError], str], ...] = (
 _TRANSPORT_ERRORS = (
     ConnectionError,
     TimeoutError,
-    socket.timeout,
     http.client.HTTPException,
     ssl.SSLError,
 )
