@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from rxt.commands import audit, db, demo, serve, validate
+from rxt.commands import audit, db, demo, plan, serve, validate
 
 
 def register_all(app: typer.Typer) -> None:
@@ -12,5 +12,6 @@ def register_all(app: typer.Typer) -> None:
     audit.register(app)
     db.register(app)
     demo.register(app)
+    plan.register(app)
     serve.register(app)
     validate.register(app)
