@@ -139,14 +139,9 @@ def test_a_secret_with_references_and_no_source_is_refused_naming_the_reference(
     [(False, False, False), (True, False, False), (False, True, False), (True, True, True)],
 )
 def test_a_claim_is_deleted_only_when_the_plan_marked_it_and_a_person_approved(
-    driver: KubernetesDriver,
-    scope: Scope,
-    namespace: str,
-    needs_approval: bool,
-    approved: bool,
-    deleted: bool,
+    driver: KubernetesDriver, scope: Scope, needs_approval: bool, approved: bool, deleted: bool
 ) -> None:
-    create(driver, scenario.pvc(OWNER, namespace, "data"))
+    create(driver, scenario.pvc(OWNER, scope.site["namespace"], "data"))
     (seen,) = driver.observe(scope)
     change = Change(Action.DELETE, seen.ref, OWNER, observed=seen, needs_approval=needs_approval)
     if deleted:
@@ -200,7 +195,7 @@ def test_an_invalid_object_is_refused_with_the_servers_causes(
 
 
 @pytest.mark.parametrize(
-    ("status", "error", "hint"),
+    "row",
     [
         (429, TransientError, "retry after 7 s"),
         (503, TransientError, "retry after 7 s"),
@@ -213,10 +208,9 @@ def test_answers_are_classified_by_status(
     server: FakeApiServer,
     driver: KubernetesDriver,
     scope: Scope,
-    status: int,
-    error: type[Exception],
-    hint: str,
+    row: tuple[int, type[Exception], str],
 ) -> None:
+    status, error, hint = row
     server.faults.fail_next(status, retry_after=7)
     with pytest.raises(error) as raised:
         driver.observe(scope)
@@ -230,9 +224,9 @@ def test_no_answer_at_all_is_transient_and_no_sdk_error_escapes(tmp_path: Path) 
     configuration = k8s.Configuration()
     configuration.host = url
     configuration.retries = 0
-    with k8s.ApiClient(configuration) as api:
-        with pytest.raises(TransientError, match="no answer"):
-            KubernetesDriver(api, timeout=2).observe(Scope("acme", "prod", {"namespace": "x"}))
+    scope = Scope("acme", "prod", {"namespace": "x"})
+    with k8s.ApiClient(configuration) as api, pytest.raises(TransientError, match="no answer"):
+        KubernetesDriver(api, timeout=2).observe(scope)
 
 
 def test_a_driver_is_built_from_a_kubeconfig(
