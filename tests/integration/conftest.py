@@ -1,14 +1,22 @@
-"""Servers shared by the cross-driver secret tests: a real OpenBao, started once per worker."""
+"""Servers shared by the cross-driver secret tests: a real OpenBao and the fake Kubernetes API
+server, each started once per worker, and a repository per test."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import hvac
 import pytest
+from kubernetes import client as k8s
 
+from drivers.kubernetes import KubernetesDriver
+from drivers.kubernetes.rest import retry_policy
+from drivers.vault import VaultSecretSource
 from simulators import openbao
+from simulators.kubernetes import FakeApiServer
+from tests.integration.world import Repo
 
 
 @pytest.fixture(scope="session")
@@ -27,3 +35,37 @@ def admin(openbao_server: openbao.OpenBaoServer) -> hvac.Client:
 def tenant() -> str:
     """A fresh tenant per test, so tests share one server without seeing each other's data."""
     return f"t-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="session")
+def kube_server() -> Iterator[FakeApiServer]:
+    # Controllers run only when a test steps them: no background timing in these tests.
+    fake = FakeApiServer(tick=3600.0)
+    fake.start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def kube_client(kube_server: FakeApiServer) -> Iterator[k8s.ApiClient]:
+    configuration = k8s.Configuration()
+    configuration.host = kube_server.url
+    configuration.retries = retry_policy()
+    api_client = k8s.ApiClient(configuration)
+    yield api_client
+    api_client.close()
+
+
+@pytest.fixture
+def source(openbao_server: openbao.OpenBaoServer) -> VaultSecretSource:
+    return VaultSecretSource(openbao_server.url, token=openbao_server.root_token)
+
+
+@pytest.fixture
+def kube_driver(kube_client: k8s.ApiClient, source: VaultSecretSource) -> KubernetesDriver:
+    return KubernetesDriver(kube_client, secrets=source)
+
+
+@pytest.fixture
+def repo(tmp_path: Path, tenant: str) -> Repo:
+    return Repo(tmp_path / "repo", tenant)
