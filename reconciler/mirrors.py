@@ -23,6 +23,10 @@ from reconciler.trees import RepoTree
 
 log = get_logger()
 
+# libgit2 waits forever by default; a hung Git host must not hold a poll or a reconcile.
+CONNECT_TIMEOUT_MS = 10_000
+IO_TIMEOUT_MS = 60_000
+
 # Every branch, force-updated, so the mirror matches the remote after each fetch; with prune,
 # branches deleted upstream disappear here too.
 BRANCH_REFSPEC = "+refs/heads/*:refs/heads/*"
@@ -57,6 +61,7 @@ class _Callbacks(pygit2.RemoteCallbacks):
         super().__init__()
         self._credentials = credentials
         self.refused = False
+        self.untrusted_host = False
         self._asked = 0
 
     def credentials(
@@ -70,6 +75,7 @@ class _Callbacks(pygit2.RemoteCallbacks):
 
     def certificate_check(self, certificate: None, valid: bool, host: bytes) -> bool:
         # Only what libgit2 itself verified (CA chain for HTTPS, known_hosts for SSH).
+        self.untrusted_host = not valid
         return valid
 
 
@@ -123,6 +129,7 @@ class RepositoryMirror:
         for secret in _secrets_of(credentials):
             register_secret(secret)
         cache_dir.mkdir(parents=True, exist_ok=True)
+        _bound_network_waits()
         self._repo = self._open_or_create()
 
     def fetch(self) -> dict[str, str]:
@@ -139,7 +146,7 @@ class RepositoryMirror:
                     self._refspecs, callbacks=callbacks, prune=pygit2.enums.FetchPrune.PRUNE
                 )
             except (pygit2.GitError, OSError) as error:
-                raise self._fetch_error(error, refused=callbacks.refused) from error
+                raise self._fetch_error(error, callbacks=callbacks) from error
         heads = self.branches()
         log.info("repository.fetched", url=self.url, branches=len(heads))
         return heads
@@ -191,8 +198,14 @@ class RepositoryMirror:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def _fetch_error(self, error: Exception, *, refused: bool) -> Exception:
-        if refused:
+    def _fetch_error(self, error: Exception, *, callbacks: _Callbacks) -> Exception:
+        if callbacks.untrusted_host:
+            return ConfigError(
+                f"repository {self.url}: the server's host key or certificate is not trusted",
+                hint="add the SSH host key to the engine user's ~/.ssh/known_hosts, "
+                "or fix the HTTPS certificate chain",
+            )
+        if callbacks.refused:
             return ConfigError(
                 f"repository {self.url}: the remote refused the configured credentials",
                 hint="check the token or deploy key registered for this repository",
@@ -209,3 +222,11 @@ def _secrets_of(credentials: Credentials | None) -> list[str]:
     if isinstance(credentials, SshKeyAuth):
         return [s for s in (credentials.private_key, credentials.passphrase) if s]
     return []
+
+
+def _bound_network_waits() -> None:
+    """Set libgit2's process-wide connect and read timeouts, unless someone set them already."""
+    if not pygit2.settings.server_connect_timeout:
+        pygit2.settings.server_connect_timeout = CONNECT_TIMEOUT_MS
+    if not pygit2.settings.server_timeout:
+        pygit2.settings.server_timeout = IO_TIMEOUT_MS

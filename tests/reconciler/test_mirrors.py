@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import getpass
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pygit2
@@ -10,7 +13,7 @@ import pytest
 from core.errors import ConfigError, TransientError
 from reconciler.mirrors import RepositoryMirror, SshKeyAuth, TokenAuth, _Callbacks, mirror_path
 from tests.conftest import free_port
-from tests.reconciler import githttp
+from tests.reconciler import githttp, sshd
 from tests.reconciler.gitrepos import commit, make_remote, nest
 
 
@@ -139,3 +142,49 @@ def test_libgit2_is_given_the_credential_kind_it_asks_for(
     with pytest.raises(pygit2.GitError, match="refused"):
         callbacks.credentials("ssh://git@host/repo", "git", allowed)  # asked twice: refused
     assert callbacks.refused
+
+
+@pytest.fixture
+def ssh_server(tmp_path: Path) -> Iterator[sshd.SshServer]:
+    if not sshd.available():
+        pytest.skip("needs OpenSSH's sshd (Debian: openssh-server)")
+    with sshd.serving(tmp_path / "sshd", port=free_port()) as server:
+        yield server
+
+
+@pytest.fixture
+def libgit2_home() -> Iterator[None]:
+    """libgit2 reads known_hosts under its home folder, a process-wide setting: restore it."""
+    before = pygit2.settings.homedir or os.path.expanduser("~")
+    yield
+    pygit2.settings.homedir = before
+
+
+@pytest.mark.usefixtures("libgit2_home")
+@pytest.mark.parametrize(
+    ("key", "trusted_host", "outcome"),
+    [
+        ("deploy", True, "fetched"),
+        ("other", True, "refused the configured credentials"),
+        ("deploy", False, "host key or certificate is not trusted"),
+    ],
+)
+def test_a_deploy_key_is_used_over_ssh_and_only_a_known_host_is_trusted(
+    tmp_path: Path, ssh_server: sshd.SshServer, key: str, trusted_host: bool, outcome: str
+) -> None:
+    remote_dir = tmp_path / "remote.git"
+    head = commit(make_remote(remote_dir), {"README": b"over ssh"})
+    home = ssh_server.known_hosts_home if trusted_host else tmp_path / "empty-home"
+    pygit2.settings.homedir = str(home)
+    private_key = ssh_server.private_key if key == "deploy" else ssh_server.other_key
+    mirror = RepositoryMirror(
+        f"ssh://{getpass.getuser()}@127.0.0.1:{ssh_server.port}{remote_dir}",
+        cache_dir=tmp_path / "cache",
+        credentials=SshKeyAuth(private_key=private_key),
+    )
+    if outcome == "fetched":
+        assert mirror.fetch() == {"main": head}
+        assert mirror.tree_at(head).read("README") == b"over ssh"
+        return
+    with pytest.raises(ConfigError, match=outcome):
+        mirror.fetch()
