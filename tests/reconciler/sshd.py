@@ -18,7 +18,9 @@ SSHD = "/usr/sbin/sshd"
 
 
 def available() -> bool:
-    return Path(SSHD).exists() and shutil.which("ssh-keygen") is not None
+    """sshd and ssh-keygen are installed, and sshd's privilege separation folder can exist."""
+    run_dir = Path("/run/sshd").exists() or os.access("/run", os.W_OK)
+    return Path(SSHD).exists() and shutil.which("ssh-keygen") is not None and run_dir
 
 
 @dataclass(frozen=True)
