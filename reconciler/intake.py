@@ -55,17 +55,19 @@ class SecretLookup(Protocol):
 
 
 class DeliveryLog(Protocol):
-    """Which deliveries were already received; keys are opaque strings.
+    """Which deliveries were already received, by provider and delivery id.
 
-    ``record`` is the atomic claim: it returns False when the key was already there, so two
-    copies of one delivery arriving together cannot both be queued.
+    ``record`` is the atomic claim: it returns False when the id was already there, so two
+    copies of one delivery arriving together cannot both be queued. Besides the host's id, the
+    intake records ``sha256:<body digest>`` as a second id (up to 71 characters), which catches
+    a captured body replayed under a fresh id.
     """
 
-    def seen(self, delivery_id: str) -> bool: ...
+    def seen(self, delivery_id: str, *, provider: str) -> bool: ...
 
-    def record(self, delivery_id: str, *, provider: str, event: str) -> bool: ...
+    def record(self, delivery_id: str, *, provider: str, body_digest: str) -> bool: ...
 
-    def forget(self, delivery_id: str) -> None: ...
+    def forget(self, delivery_id: str, *, provider: str) -> None: ...
 
 
 class MemoryDeliveryLog:
@@ -77,25 +79,25 @@ class MemoryDeliveryLog:
 
     def __init__(self, *, capacity: int = 100_000) -> None:
         self._capacity = capacity
-        self._keys: OrderedDict[str, str] = OrderedDict()
+        self._keys: OrderedDict[tuple[str, str], str] = OrderedDict()
         self._lock = threading.Lock()
 
-    def seen(self, delivery_id: str) -> bool:
+    def seen(self, delivery_id: str, *, provider: str) -> bool:
         with self._lock:
-            return delivery_id in self._keys
+            return (provider, delivery_id) in self._keys
 
-    def record(self, delivery_id: str, *, provider: str, event: str) -> bool:
+    def record(self, delivery_id: str, *, provider: str, body_digest: str) -> bool:
         with self._lock:
-            if delivery_id in self._keys:
+            if (provider, delivery_id) in self._keys:
                 return False
-            self._keys[delivery_id] = f"{provider}:{event}"
+            self._keys[provider, delivery_id] = body_digest
             while len(self._keys) > self._capacity:
                 self._keys.popitem(last=False)
             return True
 
-    def forget(self, delivery_id: str) -> None:
+    def forget(self, delivery_id: str, *, provider: str) -> None:
         with self._lock:
-            self._keys.pop(delivery_id, None)
+            self._keys.pop((provider, delivery_id), None)
 
 
 class RateLimiter:
@@ -182,11 +184,11 @@ class WebhookIntake:
         event = parse_event(provider, event_name, body, repository)
 
         digest = hashlib.sha256(body).hexdigest()
-        keys = (f"{provider}:{delivery_id}", f"sha256:{digest}")
-        if any(self._deliveries.seen(key) for key in keys):
+        keys = (delivery_id, f"sha256:{digest}")
+        if any(self._deliveries.seen(key, provider=provider) for key in keys):
             return self._replayed(delivery_id, repository)
         self._limit(repository)
-        if not self._claim(keys, provider=provider, event_name=event_name):
+        if not self._claim(keys, provider=provider, digest=digest):
             return self._replayed(delivery_id, repository)
 
         delivery = Delivery(
@@ -234,13 +236,13 @@ class WebhookIntake:
                 retry_after=max(1, math.ceil(wait)),
             )
 
-    def _claim(self, keys: Sequence[str], *, provider: Provider, event_name: str) -> bool:
+    def _claim(self, keys: Sequence[str], *, provider: Provider, digest: str) -> bool:
         """Record every key of the delivery; False (and nothing kept) if one was taken."""
         claimed: list[str] = []
         for key in keys:
-            if not self._deliveries.record(key, provider=provider, event=event_name):
+            if not self._deliveries.record(key, provider=provider, body_digest=digest):
                 for done in claimed:
-                    self._deliveries.forget(done)
+                    self._deliveries.forget(done, provider=provider)
                 return False
             claimed.append(key)
         return True
@@ -251,7 +253,7 @@ class WebhookIntake:
         except Exception as error:
             # Not queued, so not received: a redelivery of it must be allowed through.
             for key in keys:
-                self._deliveries.forget(key)
+                self._deliveries.forget(key, provider=delivery.provider)
             log.error("webhook.enqueue_failed", delivery=delivery.delivery_id, error=str(error))
             raise WebhookRejected(
                 "the work queue is unavailable",

@@ -172,7 +172,10 @@ def test_copies_of_one_delivery_arriving_together_are_queued_once() -> None:
 def test_the_memory_log_forgets_its_oldest_keys_past_capacity() -> None:
     log = MemoryDeliveryLog(capacity=2)
     for key in ("a", "b", "c"):
-        assert log.record(key, provider="github", event="push")
-    assert not log.seen("a")
-    assert log.seen("c")
-    assert not log.record("c", provider="github", event="push")
+        assert log.record(key, provider="github", body_digest="d")
+    assert not log.seen("a", provider="github")
+    assert log.seen("c", provider="github")
+    assert not log.seen("c", provider="gitlab")  # ids are per provider
+    assert not log.record("c", provider="github", body_digest="d")
+    log.forget("c", provider="github")
+    assert log.record("c", provider="github", body_digest="d")
