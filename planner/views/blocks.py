@@ -30,8 +30,8 @@ VERBS = {
     Action.NOOP: "is unchanged",
 }
 CONFLICT_MARK = "!"
-# A create shows this many fields; the JSON plan holds them all.
-CREATE_FIELDS = 40
+# A create or destroy shows this many fields; the JSON plan holds them all.
+ALL_FIELDS = 40
 # Strings longer than this are shortened in one-line values.
 SHORT_TEXT = 120
 
@@ -110,20 +110,25 @@ def diff_lines(diff: FieldDiff) -> list[Line]:
     return [Line("~", f"~ {diff.path}: {value_text(diff.before)} -> {value_text(diff.after)}")]
 
 
+def _all_fields(spec: Mapping[str, Any], mark: str) -> list[Line]:
+    fields = leaves(dict(spec))
+    shown = [
+        Line(mark, f"{mark} {path}: {value_text(value)}") for path, value in fields[:ALL_FIELDS]
+    ]
+    if len(fields) > ALL_FIELDS:
+        more = len(fields) - ALL_FIELDS
+        shown.append(Line(" ", f"  ... {more} more fields in the JSON plan"))
+    return shown
+
+
 def body_lines(change: Change) -> list[Line]:
-    """The field lines inside a change block."""
+    """The field lines inside a change block: what changes, what is created or destroyed."""
     if change.action in (Action.UPDATE, Action.REPLACE):
         return [line for diff in change.diffs for line in diff_lines(diff)]
     if change.action is Action.CREATE and change.desired is not None:
-        fields = leaves(dict(change.desired.spec))
-        lines = [
-            Line("+", f"+ {path}: {value_text(value)}") for path, value in fields[:CREATE_FIELDS]
-        ]
-        if len(fields) > CREATE_FIELDS:
-            lines.append(
-                Line(" ", f"  ... {len(fields) - CREATE_FIELDS} more fields in the JSON plan")
-            )
-        return lines
+        return _all_fields(change.desired.spec, "+")
+    if change.action is Action.DELETE and change.observed is not None:
+        return _all_fields(change.observed.spec, "-")
     return []
 
 

@@ -83,7 +83,8 @@ def _policy_line(result: PolicyResult) -> tuple[str, str]:
         note = f" (overridden by {result.override.by}: {result.override.reason})"
     elif result.severity == "deny" and not result.blocking:
         note = " (advisory)"
-    text = f"  {word}  {result.rule}  [{result.enforcement.value}]  {result.message}{note}"
+    level = f"  [{result.enforcement.value}]" if result.severity == "deny" else ""
+    text = f"  {word}  {result.rule}{level}  {result.message}{note}"
     return text, "deny" if result.blocking else "warn"
 
 
