@@ -69,3 +69,10 @@ def kube_driver(kube_client: k8s.ApiClient, source: VaultSecretSource) -> Kubern
 @pytest.fixture
 def repo(tmp_path: Path, tenant: str) -> Repo:
     return Repo(tmp_path / "repo", tenant)
+
+
+def limited_token(admin: hvac.Client, *, name: str, policy: str) -> str:
+    """A token holding only ``policy`` (and Vault's default policy, which allows wrapping)."""
+    admin.sys.create_or_update_policy(name=name, policy=policy)
+    created = admin.auth.token.create(policies=[name], ttl="10m")
+    return str(created["auth"]["client_token"])
