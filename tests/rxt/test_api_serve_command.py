@@ -25,22 +25,23 @@ def served(tmp_path: Path) -> Iterator[str]:
     port = free_port()
     command = [sys.executable, "-m", "rxt.cli", "serve", "--port", str(port)]
     command += ["--webhook-secrets", str(secrets)]
-    process = subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy()
-    )
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=out, env=os.environ.copy())
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_healthy(url, process)
+        _wait_healthy(url, process, log=log)
         yield url
     finally:
         os.kill(process.pid, signal.SIGTERM)
         process.wait(timeout=10)
 
 
-def _wait_healthy(url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 20
+def _wait_healthy(url: str, process: subprocess.Popen[bytes], *, log: Path) -> None:
+    # Starting imports every command group; on a loaded machine that takes seconds.
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        assert process.poll() is None, "rxt serve exited early"
+        assert process.poll() is None, f"rxt serve exited early:\n{log.read_text()[-2000:]}"
         try:
             if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
                 return
