@@ -16,7 +16,7 @@ from core.secrets import SecretSource
 from drivers.protocol import Applied
 from drivers.vsphere.configuring import ON, network_backing, plan_reconfigure
 from drivers.vsphere.faults import PowerCycleRequired, translated
-from drivers.vsphere.inventory import VmRecord, read_folder, read_vm
+from drivers.vsphere.inventory import VmRecord, read_vm
 from drivers.vsphere.sdk import vim
 from drivers.vsphere.session import Session
 from drivers.vsphere.specs import (
@@ -53,15 +53,14 @@ class Applier:
         self._fields_ready = False
 
     def find_one(self, datacenter: str, folder: str, name: str) -> VmRecord | None:
-        """The VM of that name in the folder, if exactly one is there."""
-        found = self._named(datacenter, folder, name)
-        return found[0] if len(found) == 1 else None
+        """The VM of that name in the folder, if there is one."""
+        return self._named(datacenter, folder, name)
 
     def ensure(self, change: Change, *, dry_run: bool) -> Applied:
         """Create the VM, or bring the existing one of ours to the desired spec."""
         desired = _desired(change)
         spec = desired.spec
-        found = self._named(spec["datacenter"], change.ref.scope, change.ref.name)
+        found = self._locate(change, datacenter=spec["datacenter"])
         mine = self._owned(found, owner=change.owner, resource=str(change.ref))
         if mine is not None and change.action is Action.REPLACE:
             self._destroy(mine, resource=str(change.ref), dry_run=dry_run)
@@ -76,37 +75,51 @@ class Applier:
     def delete(self, change: Change, *, dry_run: bool) -> Applied:
         """Power off and destroy the VM; a VM already gone is success."""
         spec = (change.observed or change.desired or _missing(change)).spec
-        found = self._named(spec["datacenter"], change.ref.scope, change.ref.name)
+        found = self._locate(change, datacenter=spec["datacenter"])
         mine = self._owned(found, owner=change.owner, resource=str(change.ref))
         if mine is None:
             return Applied(change.ref, change.action, wrote=False)
         wrote = self._destroy(mine, resource=str(change.ref), dry_run=dry_run)
         return Applied(change.ref, change.action, wrote, detail={"moref": mine.moref})
 
-    def _named(self, datacenter: str, folder: str, name: str) -> list[VmRecord]:
+    def _locate(self, change: Change, *, datacenter: str) -> VmRecord | None:
+        """The VM a change is about: by the observed moref when there is one, else by name.
+
+        Two SOAP calls, whatever the folder holds. The moref also finds a VM someone moved to
+        a subfolder, which a lookup by name in the folder would miss (and clone again).
+        """
+        hint = change.observed.external_id if change.observed is not None else ""
+        if hint:
+            with contextlib.suppress(NotFound):
+                record = read_vm(self._session, self._session.managed("VirtualMachine", hint))
+                if record is not None and record.name == change.ref.name:
+                    return record
+        return self._named(datacenter, change.ref.scope, change.ref.name)
+
+    def _named(self, datacenter: str, folder: str, name: str) -> VmRecord | None:
+        # vCenter keeps names unique per folder (vcsim does not; the driver never clones
+        # without looking first, so it makes no duplicates itself).
         root = self._session.find(folder_path(datacenter, folder))
         if root is None:
-            return []
-        return [r for r in read_folder(self._session, root) if r.name == name and not r.template]
+            return None
+        with translated(resource=f"{folder}/{name}", doing="looking up the VM"):
+            found = self._session.content.searchIndex.FindChild(entity=root, name=name)
+        if found is None or not isinstance(found, vim.VirtualMachine):
+            return None
+        return read_vm(self._session, found)
 
-    def _owned(self, found: list[VmRecord], *, owner: OwnerKey, resource: str) -> VmRecord | None:
-        for record in found:
-            marked, _ = owner_of(record)
-            if marked != owner:
-                whose = f"is owned by {marked}" if marked else "carries no rxt.owner marker"
-                raise OwnershipConflict(
-                    f"{resource}: VM {record.name} ({record.moref}) {whose}",
-                    hint=NO_CONFLICT_HINT,
-                    resource=resource,
-                )
-        if len(found) > 1:
-            morefs = ", ".join(r.moref for r in found)
-            raise FatalError(
-                f"{resource}: {len(found)} VMs of ours share the name ({morefs})",
-                hint="keep one and remove the others by hand; vCenter should have refused this",
+    def _owned(self, found: VmRecord | None, *, owner: OwnerKey, resource: str) -> VmRecord | None:
+        if found is None:
+            return None
+        marked, _ = owner_of(found)
+        if marked != owner:
+            whose = f"is owned by {marked}" if marked else "carries no rxt.owner marker"
+            raise OwnershipConflict(
+                f"{resource}: VM {found.name} ({found.moref}) {whose}",
+                hint=NO_CONFLICT_HINT,
                 resource=resource,
             )
-        return found[0] if found else None
+        return found
 
     def _create(self, change: Change, desired: DesiredResource, *, dry_run: bool) -> Applied:
         resource, spec = str(change.ref), desired.spec
@@ -177,17 +190,21 @@ class Applier:
                 hint="approve the change so the VM may be power-cycled, or enable hot-add",
                 resource=resource,
             )
+        moves = self._moves(record, desired)
         attributes = _attributes_to_set(record, desired)
         power_off = record.power_state == ON and (plan.power_cycle or wanted["powerState"] != ON)
         power_on = wanted["powerState"] == ON and (record.power_state != ON or power_off)
-        wrote = bool(plan.spec is not None or attributes or power_off or power_on)
-        detail: dict[str, Any] = {"moref": record.moref, "changed": list(plan.fields)}
+        wrote = bool(moves or plan.spec is not None or attributes or power_off or power_on)
+        changed = [*moves, *plan.fields]
+        detail: dict[str, Any] = {"moref": record.moref, "changed": changed}
         if plan.power_cycle:
             detail["powerCycled"] = True
         if dry_run or not wrote:
             return wrote, detail
 
         self._runner.wait_all(record.recent_tasks, resource=resource)
+        for field, start in moves.items():
+            self._task(record, resource, f"moving to its {field}", start)
         if power_off:
             self._task(record, resource, "powering off", record.vm.PowerOffVM_Task)
         if plan.spec is not None:
@@ -200,6 +217,22 @@ class Applier:
         if power_on:
             self._task(record, resource, "powering on", record.vm.PowerOnVM_Task)
         return True, detail
+
+    def _moves(self, record: VmRecord, desired: DesiredResource) -> dict[str, Any]:
+        """Relocations that put a VM moved by hand back into its cluster and folder."""
+        spec, resource = desired.spec, str(desired.ref)
+        moves: dict[str, Any] = {}
+        if record.cluster != spec["cluster"]:
+            cluster = self._require(
+                f"{spec['datacenter']}/host/{spec['cluster']}", "cluster", resource
+            )
+            with translated(resource=resource, doing="reading the cluster's resource pool"):
+                relocate = vim.vm.RelocateSpec(pool=cluster.resourcePool)
+            moves["cluster"] = lambda: record.vm.RelocateVM_Task(spec=relocate)
+        home = self._session.find(folder_path(spec["datacenter"], spec["folder"]))
+        if home is not None and str(home) != str(record.folder):
+            moves["folder"] = lambda: home.MoveIntoFolder_Task(list=[record.vm])
+        return moves
 
     def _destroy(self, record: VmRecord, *, resource: str, dry_run: bool) -> bool:
         if dry_run:

@@ -72,6 +72,11 @@ class Session:
         """Log out."""
         self.forget()
 
+    def managed(self, kind: str, moref: str) -> Any:
+        """A reference to the managed object ``moref`` of type ``kind`` on this session."""
+        self.content  # noqa: B018 - connects when not connected yet
+        return getattr(vim, kind)(moref, self._si._stub)
+
     def find(self, inventory_path: str) -> Any:
         """The managed object at ``inventory_path`` (``DC0/vm/acme-prod``), or None."""
         with translated(resource=inventory_path, doing="looking up"):

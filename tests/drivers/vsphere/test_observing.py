@@ -174,3 +174,23 @@ def test_templates_and_unrelated_vms_are_not_observed(vcsim: Vcsim, si: Any) -> 
         observed = driver.observe(scope_for(folder))
         assert [item.ref.name for item in observed] == ["acme-prod-payments-0"]
         assert driver.observe(scope_for("no-such-folder")) == []
+
+
+def test_a_vm_moved_into_a_subfolder_by_hand_is_moved_back_not_cloned_again(
+    vcsim: Vcsim, si: Any
+) -> None:
+    folder = fresh_folder()
+    desired = vm(folder, 0)
+    _create(vcsim, [desired])
+    machine = _find(si, folder, desired.spec["name"])
+    home = si.RetrieveContent().searchIndex.FindByInventoryPath(f"DC0/vm/{folder}")
+    _wait(home.CreateFolder(name="parked").MoveIntoFolder_Task(list=[machine]))
+
+    with driver_for(vcsim) as driver:
+        [observed] = driver.observe(scope_for(folder))
+        assert observed.spec["folder"] == f"{folder}/parked"
+        change = Change(Action.UPDATE, desired.ref, desired.owner, desired, observed)
+        assert driver.apply(change).detail["changed"] == ["folder"]
+        [moved] = driver.observe(scope_for(folder))
+    assert moved.external_id == machine._moId
+    assert moved.digest == desired.digest
