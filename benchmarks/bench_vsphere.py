@@ -43,12 +43,13 @@ def _scope(folder: str) -> Scope:
 def _vm(folder: str, app: str, index: int, rng: random.Random) -> DesiredResource:
     name = f"{TENANT}-{ENVIRONMENT}-{app}-{index}"
     owner = OwnerKey(TENANT, ENVIRONMENT, app, f"vm-{index}")
+    disks = [{"name": f"d{i}", "sizeGiB": rng.choice([5, 10])} for i in range(rng.randint(0, 2))]
     spec = {
         "name": name, "datacenter": "DC0", "cluster": "DC0_C0", "folder": folder,
         "network": "VM Network", "template": "ubuntu-2404-docker",
         "cpu": rng.choice([1, 2, 4]), "memoryMiB": rng.choice([1024, 2048, 4096]),
         "bootDiskGiB": rng.choice([20, 40]),
-        "disks": [{"name": f"d{i}", "sizeGiB": rng.choice([5, 10])} for i in range(rng.randint(0, 2))],
+        "disks": disks,
         "annotation": f"Managed by RXT Deploy: {owner}",
         "guestinfo": {"metadata": f'{{"instance-id": "{name}-{rng.randint(1, 9)}"}}',
                       "userdata": f"#cloud-config\nhostname: {name}\n"},
