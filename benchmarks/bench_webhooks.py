@@ -94,7 +94,7 @@ def _rxt_serve(port: int) -> Iterator[str]:
 
 
 def _wait_healthy(url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60  # starting imports every command group
     while time.monotonic() < deadline and process.poll() is None:
         try:
             if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
