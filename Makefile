@@ -6,7 +6,8 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-DEBS := golang-go golang-github-vmware-govmomi-dev
+# Go and govmomi build vcsim; git (http-backend) and openssh-server serve real remotes in tests.
+DEBS := golang-go golang-github-vmware-govmomi-dev git openssh-server
 # pytest workers: the suite is I/O-bound on local servers, so two per core pays.
 WORKERS ?= 4
 
@@ -17,7 +18,7 @@ help:
 	@echo "make test   formatting, lint, types, import contracts, Containerfile lint, the suite"
 	@echo "make bench  the benchmarks of BENCHMARKS.md, one table"
 
-# Debian packages: Go and govmomi's sources, from which vcsim is built.
+# Debian packages the suite and the demo need (see DEBS).
 debs: .debs.stamp
 .debs.stamp:
 	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
