@@ -3,7 +3,19 @@
 ``main.go`` beside this module is compiled with Debian's Go toolchain against Debian's govmomi
 sources (GOPATH mode, nothing downloaded) into a cache folder, once per version of ``main.go``.
 ``start()`` runs it on a loopback port and returns once it answers; ``Vcsim.stop()`` ends it by
-process id. See docs/simulators/vcsim.md for the inventory and the simulator's known differences.
+process id. Usage::
+
+    # once per machine: apt-get install -y golang-go golang-github-vmware-govmomi-dev
+    from simulators.vcsim import launcher
+
+    with launcher.running(username="user", password="pass") as sim:
+        si = SmartConnect(host=sim.host, port=sim.port, user=sim.username,
+                          pwd=sim.password, protocol="http")
+
+The inventory is govmomi's VPX model (datacenter DC0, cluster DC0_C0, datastore LocalDS_0,
+network "VM Network") plus the template ``ubuntu-2404-docker``. The cache folder is
+``$RXT_VCSIM_CACHE`` or the user cache folder. See docs/simulators/vcsim.md for the inventory
+and where the simulator differs from vCenter.
 """
 
 from __future__ import annotations
