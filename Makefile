@@ -20,7 +20,7 @@ help:
 
 # Debian packages the suite and the demo need (see DEBS).
 debs: .debs.stamp
-.debs.stamp:
+.debs.stamp: Makefile
 	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
