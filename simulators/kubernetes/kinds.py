@@ -19,6 +19,7 @@ class Kind:
     kind: str
     namespaced: bool = True
     has_spec: bool = True
+    delete_returns_object: bool = False  # as the real storage of Services and claims does
 
     @property
     def api_version(self) -> str:
@@ -37,10 +38,10 @@ class Kind:
 
 KINDS: tuple[Kind, ...] = (
     Kind("", "v1", "namespaces", "Namespace", namespaced=False),
-    Kind("", "v1", "services", "Service"),
+    Kind("", "v1", "services", "Service", delete_returns_object=True),
     Kind("", "v1", "secrets", "Secret", has_spec=False),
     Kind("", "v1", "configmaps", "ConfigMap", has_spec=False),
-    Kind("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim"),
+    Kind("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", delete_returns_object=True),
     Kind("apps", "v1", "deployments", "Deployment"),
     Kind("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler"),
     Kind("networking.k8s.io", "v1", "ingresses", "Ingress"),
@@ -128,5 +129,10 @@ def version_info(minor: str) -> dict[str, Any]:
         "major": "1",
         "minor": minor,
         "gitVersion": f"v1.{minor}.0-rxt-fake",
+        "gitCommit": "0000000000000000000000000000000000000000",
+        "gitTreeState": "clean",
+        "buildDate": "2026-01-01T00:00:00Z",
+        "goVersion": "go1.22.0",
+        "compiler": "gc",
         "platform": "linux/amd64",
     }

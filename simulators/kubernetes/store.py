@@ -140,7 +140,7 @@ class Store:
     ) -> tuple[dict[str, Any], bool]:
         """Server-side apply; returns the object and whether it was created."""
         self._check_config(kind, namespace, name, config)
-        causes = validation.schema_causes(config, kind, minor=self.minor, strict=True)
+        causes = validation.schema_causes(config, kind, minor=self.minor, strict=True, partial=True)
         if causes:
             raise invalid(kind, name, causes)
         with self.lock:
@@ -172,7 +172,9 @@ class Store:
                     raise conflict(kind, name, why)
             if not dry_run:
                 self._remove(kind, namespace, name)
-            return success(kind, name, old["metadata"]["uid"])
+            return (
+                old if kind.delete_returns_object else success(kind, name, old["metadata"]["uid"])
+            )
 
     def write_status(self, kind: Kind, namespace: str, name: str, status: dict[str, Any]) -> None:
         """What a controller's status update does: a new revision, spec untouched."""

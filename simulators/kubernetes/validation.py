@@ -69,10 +69,19 @@ def _schema_cause(error: Any) -> Cause:
     return Cause(reason, message, where)
 
 
-def schema_causes(obj: dict[str, Any], kind: Kind, *, minor: int, strict: bool) -> list[Cause]:
-    """What the kind's schema rejects in ``obj``, in a stable order."""
+def schema_causes(
+    obj: dict[str, Any], kind: Kind, *, minor: int, strict: bool, partial: bool = False
+) -> list[Cause]:
+    """What the kind's schema rejects in ``obj``, in a stable order.
+
+    ``partial`` is for an apply configuration: it may leave out required fields that the
+    merged object has, so only types, enums and unknown fields count.
+    """
     checker = schemas.validator(minor, kind.api_version, kind.kind, strict=strict)
-    errors = sorted(checker.iter_errors(obj), key=lambda e: [str(p) for p in e.absolute_path])
+    found = checker.iter_errors(obj)
+    if partial:
+        found = (error for error in found if error.validator != "required")
+    errors = sorted(found, key=lambda e: [str(p) for p in e.absolute_path])
     return [_schema_cause(error) for error in errors]
 
 
