@@ -91,6 +91,7 @@ def _launch(binary: str, *, port: int, root_token: str, log_path: Path) -> subpr
         "-dev",
         f"-dev-root-token-id={root_token}",
         f"-dev-listen-address=127.0.0.1:{port}",
+        "-dev-no-store-token",  # else bao overwrites the user's ~/.vault-token
         "-log-level=warn",
     ]
     # VAULT_*/BAO_* variables of the caller must not steer the dev server.

@@ -37,7 +37,7 @@ from state.models import Base
 from state.store import Store, build_store
 from tests.integration.conftest import limited_token
 from tests.integration.places import Places
-from tests.integration.world import Repo, apply, plan, write_secret
+from tests.integration.world import Repo, apply, plan, unwrap_as_a_vm, write_secret
 
 DB_PASSWORD = SecretRef("payments/db", "password")
 
@@ -232,9 +232,8 @@ def test_no_canary_reaches_plans_logs_errors_metrics_or_audit_rows(  # noqa: PLR
     # The VM path hands out a wrapping token only; the token opens the value once.
     token = source.wrap([DB_PASSWORD], tenant=repo.tenant, ttl_seconds=60)
     places.add("wrapping token", token)
-    assert hvac.Client(url=openbao_server.url).sys.unwrap(token=token)["data"] == {
-        str(DB_PASSWORD): value
-    }
+    opened = unwrap_as_a_vm(openbao_server.url, token).json()["data"]
+    assert opened == {str(DB_PASSWORD): value}
 
     capture.add_to(places)
     places.add(

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import hvac
 
 from core.resources import Change, SecretRef
@@ -104,3 +105,8 @@ def plan(repo: Repo, *, driver: Driver, source: VaultSecretSource) -> Plan:
 def apply(changes: tuple[Change, ...], *, driver: Driver) -> list[Applied]:
     """Apply a plan's changes in order, as the reconciler would."""
     return [driver.apply(change) for change in changes]
+
+
+def unwrap_as_a_vm(url: str, token: str) -> httpx.Response:
+    """What a VM's cloud-init sends at boot: the wrapping token and nothing else."""
+    return httpx.post(f"{url}/v1/sys/wrapping/unwrap", headers={"X-Vault-Token": token}, timeout=10)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import os
 import urllib.request
+from pathlib import Path
+
+import pytest
 
 from simulators import openbao
 
@@ -30,3 +33,12 @@ def test_a_dev_server_answers_with_its_root_token_and_stops_by_pid() -> None:
     assert server.process.poll() is not None
     # stopping twice is harmless: teardown may run after a failed test already stopped it
     openbao.stop(server)
+
+
+def test_a_dev_server_leaves_the_users_token_file_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    server = openbao.start(root_token="home-test-root")
+    openbao.stop(server)
+    assert not (tmp_path / ".vault-token").exists()
