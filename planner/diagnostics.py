@@ -172,7 +172,13 @@ def _describe(error: ErrorDetails, where: PathKey, root: type[BaseModel]) -> tup
             str(value), [c for c in choices if c]
         )
     if kind in _TYPE_WORDS:
-        return f"{name} must be {_TYPE_WORDS[kind]}, not {value!r}", ""
+        hint = ""
+        if kind == "string_type" and isinstance(value, int | float | bool):
+            written = str(value).lower() if isinstance(value, bool) else str(value)
+            hint = f'quote it to make it text: "{written}"'
+        elif kind == "int_type" and isinstance(value, str):
+            hint = "remove the quotes around the number"
+        return f"{name} must be {_TYPE_WORDS[kind]}, not {value!r}", hint
     return f"{name}: {error['msg'][:1].lower()}{error['msg'][1:]}", ""
 
 
