@@ -15,7 +15,7 @@ from core.resources import Action, Change, ObservedResource, Platform, ResourceR
 from core.secrets import SecretSource
 from drivers.protocol import Applied, Health, Scope
 from drivers.vsphere.applying import Applier, folder_path
-from drivers.vsphere.inventory import VmRecord, read_folder
+from drivers.vsphere.inventory import HeavyCache, VmRecord, read_folder
 from drivers.vsphere.session import Endpoint, Session
 from drivers.vsphere.specs import observed_spec, owner_of
 from drivers.vsphere.tasks import TaskRunner
@@ -58,6 +58,7 @@ class VsphereDriver:
         runner = runner or TaskRunner(per_cluster=tasks_per_cluster, timeout=task_timeout)
         self._applier = Applier(self._session, runner=runner, secrets=secrets)
         self._datacenters: dict[ResourceRef, str] = {}
+        self._heavy: dict[str, HeavyCache] = {}
 
     @property
     def soap_calls(self) -> int:
@@ -82,12 +83,14 @@ class VsphereDriver:
                 or permission failure or a scope without ``datacenter`` and ``folder``.
         """
         datacenter, folder = _site(scope.site)
-        found = self._session.find(folder_path(datacenter, folder))
+        path = folder_path(datacenter, folder)
+        found = self._session.find(path)
         if found is None:
             return []
+        cache = self._heavy.setdefault(path, HeavyCache())
         prefix = f"{scope.tenant}-{scope.environment}-"
         observed = []
-        for record in read_folder(self._session, found):
+        for record in read_folder(self._session, found, cache=cache):
             if record.template:
                 continue
             item = self._observed(record, datacenter=datacenter, folder=folder, root=found)

@@ -1,8 +1,10 @@
-"""Bulk reads of VMs: one ContainerView and one RetrievePropertiesEx (plus its continuation pages).
+"""Bulk reads of VMs: one ContainerView and RetrievePropertiesEx (plus its continuation pages).
 
 The property collector walks from each VM to its network, resource pool, cluster and folder in
 the same request, and reads the custom field definitions alongside, so the names come back with
-the VMs. ``VsphereDriver`` observes with ``read_folder`` and re-reads one VM with ``read_vm``.
+the VMs. The large properties (devices, extraConfig) are read again only for VMs whose
+configuration version changed since the last read (``HeavyCache``). ``VsphereDriver`` observes
+with ``read_folder`` and re-reads one VM with ``read_vm``.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.errors import TransientError
 from drivers.vsphere.faults import translated
 from drivers.vsphere.sdk import vim, vmodl
 from drivers.vsphere.session import Session
@@ -35,6 +38,10 @@ VM_PROPERTIES = (
     "config.extraConfig",
     "recentTask",
 )
+# Large and changed only by a reconfigure, which bumps the configuration version.
+HEAVY_PROPERTIES = ("config.hardware.device", "config.extraConfig")
+# vCenter bumps changeVersion on every reconfigure; vcsim leaves it empty but sets modified.
+VERSION_PROPERTIES = ("config.changeVersion", "config.modified")
 PAGE_SIZE = 500
 
 
@@ -69,8 +76,30 @@ class VmRecord:
     recent_tasks: tuple[Any, ...] = ()
 
 
-def read_folder(session: Session, folder: Any) -> list[VmRecord]:
-    """Every VM below ``folder`` (recursively), in one property-collector round."""
+class HeavyCache:
+    """The devices and extraConfig of each VM last read, with the configuration version they
+    were read at; a VM whose version is unchanged is not asked for them again."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[tuple[str, str], dict[str, Any]]] = {}
+
+    def get(self, moref: str, version: tuple[str, str]) -> dict[str, Any] | None:
+        entry = self._entries.get(moref)
+        return entry[1] if entry is not None and entry[0] == version and any(version) else None
+
+    def put(self, moref: str, version: tuple[str, str], heavy: dict[str, Any]) -> None:
+        self._entries[moref] = (version, heavy)
+
+    def keep_only(self, morefs: set[str]) -> None:
+        for gone in set(self._entries) - morefs:
+            del self._entries[gone]
+
+
+def read_folder(
+    session: Session, folder: Any, *, cache: HeavyCache | None = None
+) -> list[VmRecord]:
+    """Every VM below ``folder`` (recursively): one property-collector round for all VMs, and
+    with a ``cache`` a second one for the large properties of VMs changed since the last read."""
     content = session.content
     with translated(resource=str(folder), doing="observing VMs"):
         view = content.viewManager.CreateContainerView(
@@ -78,7 +107,9 @@ def read_folder(session: Session, folder: Any) -> list[VmRecord]:
         )
         try:
             root = PC.ObjectSpec(obj=view, skip=True, selectSet=[_view_traversal()])
-            return _collect(session, root)
+            if cache is None:
+                return _collect(session, root)
+            return _collect(session, root, light=True, cache=cache)
         finally:
             view.DestroyView()
 
@@ -115,11 +146,12 @@ def _vm_traversals() -> Iterator[Any]:
     )
 
 
-def _filter(root: Any, custom_fields: Any) -> Any:
+def _filter(root: Any, custom_fields: Any, *, light: bool) -> Any:
+    wanted = [p for p in VM_PROPERTIES if not (light and p in HEAVY_PROPERTIES)]
     return PC.FilterSpec(
         objectSet=[root, PC.ObjectSpec(obj=custom_fields, skip=False)],
         propSet=[
-            PC.PropertySpec(type=vim.VirtualMachine, pathSet=list(VM_PROPERTIES)),
+            PC.PropertySpec(type=vim.VirtualMachine, pathSet=[*wanted, *VERSION_PROPERTIES]),
             PC.PropertySpec(type=vim.Network, pathSet=["name"]),
             PC.PropertySpec(type=vim.Folder, pathSet=["name"]),
             PC.PropertySpec(type=vim.ResourcePool, pathSet=["owner"]),
@@ -129,18 +161,61 @@ def _filter(root: Any, custom_fields: Any) -> Any:
     )
 
 
-def _collect(session: Session, root: Any) -> list[VmRecord]:
+def _collect(
+    session: Session, root: Any, *, light: bool = False, cache: HeavyCache | None = None
+) -> list[VmRecord]:
     content = session.content
     collector = content.propertyCollector
-    spec = _filter(root, content.customFieldsManager)
+    spec = _filter(root, content.customFieldsManager, light=light)
     objects = list(_pages(collector, spec))
     props = {str(item.obj): ({p.name: p.val for p in item.propSet}, item.obj) for item in objects}
+    if cache is not None:
+        _fill_heavy(collector, props, cache)
     field_names = _field_names(props)
     return [
         _record(obj, values, props=props, field_names=field_names)
         for values, obj in props.values()
         if isinstance(obj, vim.VirtualMachine) and "name" in values
     ]
+
+
+def _version(values: dict[str, Any]) -> tuple[str, str]:
+    modified = values.get("config.modified")
+    return (values.get("config.changeVersion") or "", modified.isoformat() if modified else "")
+
+
+def _fill_heavy(
+    collector: Any, props: dict[str, tuple[dict[str, Any], Any]], cache: HeavyCache
+) -> None:
+    """Add the large properties to each VM's values: from the cache when its configuration
+    version is unchanged, else from one more RetrievePropertiesEx for all the changed VMs."""
+    vms = {key: item for key, item in props.items() if isinstance(item[1], vim.VirtualMachine)}
+    stale = [obj for key, (values, obj) in vms.items() if cache.get(key, _version(values)) is None]
+    if stale:
+        spec = PC.FilterSpec(
+            objectSet=[PC.ObjectSpec(obj=obj, skip=False) for obj in stale],
+            propSet=[
+                PC.PropertySpec(
+                    type=vim.VirtualMachine, pathSet=[*HEAVY_PROPERTIES, *VERSION_PROPERTIES]
+                )
+            ],
+        )
+        try:
+            fresh = list(_pages(collector, spec))
+        except vmodl.fault.ManagedObjectNotFound as gone:
+            raise TransientError(
+                "a VM was deleted while it was being observed",
+                hint="observe again",
+            ) from gone
+        for item in fresh:
+            values = {p.name: p.val for p in item.propSet}
+            heavy = {name: values.get(name) for name in HEAVY_PROPERTIES}
+            cache.put(str(item.obj), _version(values), heavy)
+            vms[str(item.obj)][0].update(heavy)
+    for key, (values, _) in vms.items():
+        if HEAVY_PROPERTIES[0] not in values:
+            values.update(cache.get(key, _version(values)) or {})
+    cache.keep_only(set(vms))
 
 
 def _pages(collector: Any, spec: Any) -> Iterator[Any]:

@@ -64,15 +64,41 @@ def test_observing_costs_the_same_few_soap_calls_for_any_number_of_vms(
         return send(self, method, url, *a, **k)
 
     with driver_for(vcsim) as driver:
-        driver.observe(scope_for(folder))  # the first call also fetches the service content
+        assert driver.observe(scope_for("no-such-folder")) == []  # logs in
         monkeypatch.setattr(http.client.HTTPConnection, "request", counted)
         before = driver.soap_calls
         observed = driver.observe(scope_for(folder))
         monkeypatch.undo()
         assert len(observed) == count
         assert len(requests) == driver.soap_calls - before
-    # find the folder, create the view, one RetrievePropertiesEx, destroy the view
-    assert len(requests) == 4
+    # find the folder, create the view, read every VM's small properties, then the large ones
+    # of the VMs not read before (all of them, the first time), destroy the view
+    assert len(requests) == 5
+
+
+def test_a_second_observation_rereads_large_properties_only_of_changed_vms(
+    vcsim: Vcsim, si: Any
+) -> None:
+    folder = fresh_folder()
+    desired = [vm(folder, index) for index in range(3)]
+    _create(vcsim, desired)
+    with driver_for(vcsim) as driver:
+        driver.observe(scope_for(folder))
+        before = driver.soap_calls
+        driver.observe(scope_for(folder))
+        assert driver.soap_calls - before == 4  # nothing changed: no second property read
+
+        machine = _find(si, folder, desired[1].spec["name"])
+        userdata = vim.option.OptionValue(key="guestinfo.userdata", value="#cloud-config\n")
+        encoding = vim.option.OptionValue(key="guestinfo.userdata.encoding", value="")
+        _wait(machine.ReconfigVM_Task(vim.vm.ConfigSpec(extraConfig=[userdata, encoding])))
+        before = driver.soap_calls
+        observed = {item.ref.name: item for item in driver.observe(scope_for(folder))}
+        assert driver.soap_calls - before == 5
+    changed_vm = observed[desired[1].spec["name"]]
+    assert _diff(changed_vm, desired[1]) == {"guestinfo"}
+    assert changed_vm.spec["guestinfo"]["userdata"] == "#cloud-config\n"
+    assert all(observed[d.spec["name"]].digest == d.digest for d in (desired[0], desired[2]))
 
 
 def test_a_vm_changed_by_hand_shows_as_drift_of_exactly_those_fields(vcsim: Vcsim, si: Any) -> None:
