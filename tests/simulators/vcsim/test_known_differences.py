@@ -116,6 +116,13 @@ def hot_add_rules_are_not_enforced(si: Any) -> Any:
     return (bool(vm.config.cpuHotAddEnabled), str(vm.runtime.powerState))
 
 
+def change_version_stays_empty(si: Any) -> Any:
+    vm = _clone(si, _name("ver"))
+    modified = vm.config.modified
+    _wait(vm.ReconfigVM_Task(vim.vm.ConfigSpec(annotation="bumps the version")))
+    return (vm.config.changeVersion, vm.config.modified > modified)
+
+
 def reading_an_unset_property_drops_the_connection(si: Any) -> Any:
     # vCenter answers None for a template's resourcePool; vcsim's Fetch panics on it. The
     # driver reads through the property collector only, which reports unset properties fine.
@@ -135,6 +142,7 @@ DIFFERENCES: list[tuple[Callable[[Any], Any], Any, str]] = [
     (extra_config_appends, ["one", "two", ""], "vCenter upserts; an empty value deletes"),
     (paging_is_ignored, (True, None), "vCenter returns one object and a token"),
     (hot_add_rules_are_not_enforced, (False, "poweredOn"), "vCenter refuses without hot-add"),
+    (change_version_stays_empty, ("", True), "vCenter bumps changeVersion on reconfigure"),
     (reading_an_unset_property_drops_the_connection, "connection dropped", "vCenter: None"),
 ]
 
