@@ -176,7 +176,7 @@ def _describe(error: ErrorDetails, where: PathKey, root: type[BaseModel]) -> tup
         if kind == "string_type" and isinstance(value, int | float | bool):
             written = str(value).lower() if isinstance(value, bool) else str(value)
             hint = f'quote it to make it text: "{written}"'
-        elif kind == "int_type" and isinstance(value, str):
+        elif kind == "int_type" and isinstance(value, str) and value.strip().isdigit():
             hint = "remove the quotes around the number"
         return f"{name} must be {_TYPE_WORDS[kind]}, not {value!r}", hint
     return f"{name}: {error['msg'][:1].lower()}{error['msg'][1:]}", ""
