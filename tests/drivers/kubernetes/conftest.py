@@ -77,12 +77,7 @@ def scope(namespace: str) -> Scope:
 
 @pytest.fixture
 def secrets() -> DictSecrets:
-    return DictSecrets(
-        {
-            "tenants/acme/prod/shop/db-password": "s3cr3t-canary-value",
-            "tenants/acme/prod/shop#db-password": "s3cr3t-canary-value",
-        }
-    )
+    return DictSecrets({"tenants/acme/prod/shop#db-password": CANARY, "shop/db#password": CANARY})
 
 
 @pytest.fixture
