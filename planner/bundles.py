@@ -9,13 +9,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import regorus
 
 from core.errors import ConfigError
-from core.hashing import digest
+from planner.fingerprints import spec_digest
 
 BUILTIN_PACKS = ("baseline", "pci-dss", "hipaa", "soc2", "placement")
 TEST_SUFFIX = "_test.rego"
@@ -62,10 +62,10 @@ class Bundle:
     files: Mapping[str, str]
     packs: Mapping[str, str]
 
-    @property
+    @cached_property
     def digest(self) -> str:
         """The digest recorded in each plan: any edit to any file changes it."""
-        return digest({name: self.files[name] for name in sorted(self.files)})
+        return spec_digest(dict(self.files))
 
 
 def _read_pack(directory: Path, pack: str) -> str:

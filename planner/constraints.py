@@ -38,10 +38,15 @@ def _parse(item: Any, pack: str) -> Forbidden:
 
 
 def forbidden(
-    bundle: Bundle, document: Mapping[str, Any]
+    bundle: Bundle, document: Mapping[str, Any], *, engine: Any = None
 ) -> tuple[list[Forbidden], list[PolicyResult]]:
-    """Every forbid result of every package, and failures to evaluate (which deny)."""
-    engine, problem = prepared(bundle, document)
+    """Every forbid result of every package, and failures to evaluate (which deny).
+
+    ``engine`` may be one already ``prepared`` with this bundle and document.
+    """
+    problem = ""
+    if engine is None:
+        engine, problem = prepared(bundle, document)
     if engine is None:
         return [], [failure("placement", problem)]
     found: list[Forbidden] = []

@@ -10,9 +10,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.hashing import digest
 from core.resources import Action, Change, DesiredResource, FieldDiff, ObservedResource, ResourceRef
 from planner.fields import carry_over, field_diffs, get_path, without
+from planner.fingerprints import spec_digest
 from planner.manifests import IgnoreRule, Sync
 from planner.quantities import parse_bytes
 
@@ -48,6 +48,9 @@ class Diff:
     unchanged: int
     kept: tuple[ObservedResource, ...] = field(default=())
     """Owned objects the repository no longer declares, left alone because prune is off."""
+    desired_digests: Mapping[ResourceRef, str] = field(default_factory=dict)
+    observed_digests: Mapping[ResourceRef, str] = field(default_factory=dict)
+    """Each spec's digest, computed once here and reused for the plan's fingerprints."""
 
 
 def is_conflict(change: Change) -> bool:
@@ -109,21 +112,30 @@ def _touches(diffs: Sequence[FieldDiff], path: str) -> bool:
 
 
 def _changed(
-    want: DesiredResource, found: ObservedResource, paths: tuple[str, ...], sync: Sync
+    want: DesiredResource,
+    found: ObservedResource,
+    paths: tuple[str, ...],
+    *,
+    sync: Sync,
+    same: bool,
 ) -> Change | None:
-    """The update or replace taking ``found`` to ``want``, or ``None`` when they agree."""
+    """The update or replace taking ``found`` to ``want``, or ``None`` when they agree.
+
+    ``same`` says whether the whole specs' digests are equal; with ignored paths the digests of
+    what remains decide instead.
+    """
     if paths:
         before, after = without(found.spec, paths), without(want.spec, paths)
-        if digest(before) == digest(after):
+        if spec_digest(before) == spec_digest(after):
             return None
         want = DesiredResource(
             want.ref, want.owner, carry_over(want.spec, found.spec, paths),
             want.depends_on, want.immutable, want.secrets,
         )  # fmt: skip
-    elif want.digest == found.digest:
+    elif same:
         return None
     diffs = tuple(field_diffs(found.spec, want.spec))
-    if not diffs:  # equal data whose digests differ cannot happen; treat it as converged
+    if not diffs:  # equal data written differently (1 and 1.0): nothing to change
         return None
     immutable = next((p for p in want.immutable if _touches(diffs, p)), "")
     shrink = _smaller_volume(want.ref, found.spec, want.spec)
@@ -164,6 +176,8 @@ def diff(
         ignores: each app's ignore rules, by app name.
     """
     rules = ignores or {}
+    wanted = {item.ref: spec_digest(item.spec) for item in desired}
+    digests = {item.ref: spec_digest(item.spec) for item in observed}
     seen = {item.ref: item for item in observed}
     changes: list[Change] = []
     unchanged = 0
@@ -175,7 +189,8 @@ def diff(
             changes.append(_conflict(want, found))
         else:
             paths = ignored_paths(rules.get(want.owner.app, ()), want.ref)
-            change = _changed(want, found, paths, sync)
+            same = wanted[want.ref] == digests[found.ref]
+            change = _changed(want, found, paths, sync=sync, same=same)
             unchanged += change is None
             if change is not None:
                 changes.append(change)
@@ -194,4 +209,4 @@ def diff(
                 reason="no longer declared in the repository (prune is on)",
             )
         )  # fmt: skip
-    return Diff(tuple(changes), unchanged, tuple(kept))
+    return Diff(tuple(changes), unchanged, tuple(kept), wanted, digests)

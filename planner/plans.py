@@ -10,13 +10,20 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from core.hashing import digest
-from core.resources import Action, Change, DesiredResource, ObservedResource, SecretRef
+from core.resources import (
+    Action,
+    Change,
+    DesiredResource,
+    ObservedResource,
+    ResourceRef,
+    SecretRef,
+)
 from planner import constraints, costs, policy
 from planner.bundles import Bundle, build_bundle
 from planner.costs import CostEstimate, PriceSheet
 from planner.diffing import diff, is_conflict
 from planner.environments import EnvironmentView
+from planner.fingerprints import spec_digest
 from planner.ordering import order_changes
 from planner.placement import Placement, place_environment, placement_summary
 from planner.policy import PolicyOverride, PolicyReport
@@ -62,22 +69,27 @@ class Plan:
         return tuple(c for c in self.changes if is_conflict(c))
 
 
-def desired_digest(desired: Iterable[DesiredResource]) -> str:
+def desired_digest(desired: Iterable[DesiredResource], digests: Mapping[ResourceRef, str]) -> str:
     """A digest of the whole desired state: every reference, owner and spec digest."""
-    rows = sorted([str(d.ref), str(d.owner), d.digest] for d in desired)
-    return digest(rows)
+    return spec_digest(sorted([str(d.ref), str(d.owner), digests[d.ref]] for d in desired))
 
 
-def observed_fingerprint(observed: Iterable[ObservedResource]) -> str:
+def observed_fingerprint(
+    observed: Iterable[ObservedResource], digests: Mapping[ResourceRef, str] | None = None
+) -> str:
     """A digest of what was observed; an apply refuses a plan whose world has moved."""
-    rows = sorted([str(o.ref), str(o.owner or ""), o.digest, o.version] for o in observed)
-    return digest(rows)
+    known = digests or {}
+    rows = [
+        [str(o.ref), str(o.owner or ""), known.get(o.ref) or spec_digest(o.spec), o.version]
+        for o in observed
+    ]
+    return spec_digest(sorted(rows))
 
 
 def plan_id(*, commit: str, environment: str, desired: str, observed: str, policy: str) -> str:
     """The plan's identity."""
     parts = {"commit": commit, "environment": environment, "desired": desired}
-    return digest({**parts, "observed": observed, "policy": policy})
+    return spec_digest({**parts, "observed": observed, "policy": policy})
 
 
 def _change_doc(change: Change) -> dict[str, Any]:
@@ -142,9 +154,14 @@ def check_policy(
     enforcement: Mapping[str, str],
     overrides: Sequence[PolicyOverride] = (),
 ) -> PolicyReport:
-    """Placement constraints, then every pack's rules, in one report."""
-    verdicts, errors = constraints.forbidden(bundle, document)
-    report = policy.evaluate(bundle, document, enforcement=enforcement, overrides=overrides)
+    """Placement constraints, then every pack's rules, in one report; the input is set once."""
+    engine, problem = policy.prepared(bundle, document)
+    if engine is None:
+        return PolicyReport((policy.failure("bundle", problem),), bundle.digest)
+    verdicts, errors = constraints.forbidden(bundle, document, engine=engine)
+    report = policy.evaluate(
+        bundle, document, enforcement=enforcement, overrides=overrides, engine=engine
+    )
     extra = (*errors, *constraints.vetoes(placements, verdicts))
     return PolicyReport((*extra, *report.results), report.bundle_digest)
 
@@ -199,7 +216,8 @@ def plan_environment(
     cost = costs.estimate(
         _cost_items(ours), _cost_items([*desired, *found.kept]), prices or PriceSheet()
     )
-    wanted, seen = desired_digest(desired), observed_fingerprint(observed)
+    wanted = desired_digest(desired, found.desired_digests)
+    seen = observed_fingerprint(observed, found.observed_digests)
     ident = plan_id(
         commit=commit,
         environment=f"{tenant}/{name}",

@@ -157,6 +157,7 @@ def evaluate(
     *,
     enforcement: Mapping[str, str],
     overrides: Sequence[PolicyOverride] = (),
+    engine: Any = None,
 ) -> PolicyReport:
     """Run every pack's ``deny`` and ``warn`` rules on ``document``.
 
@@ -165,8 +166,11 @@ def evaluate(
         document: the policy input (see docs/policies.md).
         enforcement: pack name to level; packs not named are hard-mandatory.
         overrides: approvals of soft-mandatory denials.
+        engine: an engine ``prepared`` with this bundle and document, to share its input.
     """
-    engine, problem = prepared(bundle, document)
+    problem = ""
+    if engine is None:
+        engine, problem = prepared(bundle, document)
     if engine is None:
         return PolicyReport((failure("bundle", problem),), bundle.digest)
     results: list[PolicyResult] = []
