@@ -11,6 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 from benchmarks.harness import Row, stopwatch
+from core.logs import configure
 from core.resources import Action, Change, DesiredResource, OwnerKey, Platform, ResourceRef
 from drivers.protocol import Scope
 from drivers.vsphere import PowerCycleRequired, VsphereDriver
@@ -26,6 +27,7 @@ SYNC = Sync.model_validate({"prune": True, "confirmPrune": []})
 
 
 def run() -> list[Row]:
+    configure(level="WARNING")  # one line per applied change would bury the table
     with launcher.running() as sim:
         return [_calls_per_observed_vm(sim), _idempotency(sim)]
 
@@ -83,19 +85,25 @@ def _calls_per_observed_vm(sim: launcher.Vcsim) -> Row:
     with _driver(sim) as driver:
         _apply(driver, [Change(Action.CREATE, d.ref, d.owner, desired=d) for d in desired])
     with _driver(sim) as driver:
-        driver.observe(_scope(folder))  # the first observation also fetches the service content
-        before = driver.soap_calls
-        with stopwatch() as took:
-            observed = driver.observe(_scope(folder))
-        calls = driver.soap_calls - before
-    ratio = calls / max(len(observed), 1)
+        driver.observe(_scope("not-there"))  # log in first: the login is not observation
+        cold_calls, cold_ms, observed = _observe_once(driver, folder)
+        warm_calls, warm_ms, _ = _observe_once(driver, folder)
+    cold, warm = cold_calls / max(len(observed), 1), warm_calls / max(len(observed), 1)
     return Row(
         "P4",
         f"vSphere observe of {len(observed)} VMs (vcsim)",
-        f"{calls} SOAP calls, {ratio:.3f} per VM, {took[0] * 1000:.0f} ms",
+        f"first: {cold_calls} SOAP calls, {cold:.3f}/VM, {cold_ms:.0f} ms; "
+        f"unchanged VMs: {warm_calls} calls, {warm:.3f}/VM, {warm_ms:.0f} ms",
         "<= 0.1 calls per VM",
-        passed=ratio <= 0.1 and len(observed) == P4_VMS,
+        passed=max(cold, warm) <= 0.1 and len(observed) == P4_VMS,
     )
+
+
+def _observe_once(driver: VsphereDriver, folder: str) -> tuple[int, float, list[Any]]:
+    before = driver.soap_calls
+    with stopwatch() as took:
+        observed = driver.observe(_scope(folder))
+    return driver.soap_calls - before, took[0] * 1000, observed
 
 
 def _mutate(desired: list[DesiredResource], rng: random.Random, folder: str) -> None:

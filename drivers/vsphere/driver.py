@@ -20,8 +20,6 @@ from drivers.vsphere.session import Endpoint, Session
 from drivers.vsphere.specs import observed_spec, owner_of
 from drivers.vsphere.tasks import TaskRunner
 
-log = get_logger()
-
 KIND = "VirtualMachine"
 
 
@@ -100,7 +98,10 @@ class VsphereDriver:
             )
             if mine or record.name.startswith(prefix):
                 observed.append(item)
-        log.debug("vms.observed", folder=folder, count=len(observed), soap_calls=self.soap_calls)
+        # Logger fetched per call: one bound at import would miss a later ``configure``.
+        get_logger(driver=self.platform).debug(
+            "vms.observed", folder=folder, count=len(observed), soap_calls=self.soap_calls
+        )
         return sorted(observed, key=lambda item: item.ref)
 
     def apply(self, change: Change, *, dry_run: bool = False) -> Applied:
@@ -120,7 +121,7 @@ class VsphereDriver:
             applied = self._applier.ensure(change, dry_run=dry_run)
         if change.desired is not None:
             self._datacenters[change.ref] = str(change.desired.spec["datacenter"])
-        log.info(
+        get_logger(driver=self.platform).info(
             "change.applied",
             resource=str(change.ref),
             action=change.action.value,

@@ -13,10 +13,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from core.errors import PlatformError, TransientError
-from core.logs import get_logger
 from drivers.vsphere.faults import classify, translated
-
-log = get_logger()
 
 
 class TaskStillRunning(TransientError):
