@@ -17,6 +17,9 @@ from drivers.vault import VaultSecretSource
 from simulators import openbao
 from simulators.kubernetes import FakeApiServer
 from tests.integration.world import Repo
+from tests.simulators.vcsim.fixtures import si, vcsim
+
+__all__ = ["si", "vcsim"]  # vcsim's session fixtures, shared with its own tests
 
 
 @pytest.fixture(scope="session")

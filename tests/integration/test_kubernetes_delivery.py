@@ -52,11 +52,6 @@ def test_a_value_written_to_openbao_reaches_the_kubernetes_secret(
     assert plan(repo, driver=kube_driver, source=source).changes == ()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the planner's pods read Secret keys named after env variables (DB_PASSWORD) while "
-    "the Kubernetes driver fills data under the Vault key (password)",
-)
 def test_every_secret_key_a_pod_reads_is_filled_in_the_secret(
     admin: hvac.Client,
     source: VaultSecretSource,

@@ -30,6 +30,16 @@ metadata: {{name: prod, tenant: {tenant}}}
 spec:
   sites:
     kubernetes: {{site: fake, namespace: {namespace}}}
+{vsphere}"""
+
+VSPHERE_SITE = """\
+    vsphere:
+      site: vcsim
+      datacenter: DC0
+      cluster: DC0_C0
+      folder: {folder}
+      network: VM Network
+      template: ubuntu-2404-docker
 """
 
 APP = """\
@@ -38,8 +48,9 @@ kind: Application
 metadata: {{name: {name}}}
 spec:
   image: {image}
-  replicas: 2
+  replicas: {replicas}
   resources: {{cpu: "1", memory: 1Gi}}
+  placement: {{target: {target}}}
   env:
     LOG_LEVEL: info
 {env}
@@ -61,6 +72,7 @@ class Repo:
 
     root: Path
     tenant: str
+    vm_folder: str = ""  # set: apps are placed on VMs in this vSphere folder
 
     @property
     def namespace(self) -> str:
@@ -68,17 +80,24 @@ class Repo:
 
     @property
     def scope(self) -> Scope:
+        if self.vm_folder:
+            site = {"datacenter": "DC0", "cluster": "DC0_C0", "folder": self.vm_folder}
+            return Scope(self.tenant, "prod", site)
         return Scope(self.tenant, "prod", {"namespace": self.namespace})
 
     def write(self, apps: dict[str, dict[str, SecretRef]]) -> None:
         env_dir = self.root / "environments" / "prod"
         env_dir.mkdir(parents=True, exist_ok=True)
-        text = ENVIRONMENT.format(tenant=self.tenant, namespace=self.namespace)
+        vsphere = VSPHERE_SITE.format(folder=self.vm_folder) if self.vm_folder else ""
+        text = ENVIRONMENT.format(tenant=self.tenant, namespace=self.namespace, vsphere=vsphere)
         (env_dir / "environment.yaml").write_text(text)
+        target, replicas = ("vm", 1) if self.vm_folder else ("kubernetes", 2)
         for name, refs in apps.items():
             app_dir = env_dir / "apps" / name
             app_dir.mkdir(parents=True, exist_ok=True)
-            body = APP.format(name=name, image=IMAGE, env=secret_env(refs))
+            body = APP.format(
+                name=name, image=IMAGE, env=secret_env(refs), target=target, replicas=replicas
+            )
             (app_dir / "deploy.yaml").write_text(body)
 
     def load(self) -> LoadedEnvironment:
