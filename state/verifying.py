@@ -140,7 +140,7 @@ def _stream(session: Session, walk: _Walk) -> ChainBreak | None:
     compiled = _chain_query(dialect.name, walk.tenant).compile(dialect=dialect)
     # The driver's own cursor, under SQLAlchemy's transaction: building a Row per entry would
     # cost as much as hashing it.
-    driver = connection.connection.driver_connection
+    driver: Any = connection.connection.driver_connection
     if dialect.name == "postgresql":
         cursor = driver.cursor(name=f"rxt_audit_verify_{uuid.uuid4().hex[:8]}")
         cursor.itersize = STREAM_BATCH
@@ -148,7 +148,8 @@ def _stream(session: Session, walk: _Walk) -> ChainBreak | None:
         rows: Iterable[Any] = chain.from_iterable(_prefetched(_batches(cursor)))
     else:
         cursor = driver.cursor()  # SQLite's cursor steps through the table as it is read
-        cursor.execute(str(compiled), [compiled.params[name] for name in compiled.positiontup])
+        names = compiled.positiontup or []
+        cursor.execute(str(compiled), [compiled.params[name] for name in names])
         rows = cursor
     try:
         return _walk_rows(rows, walk)
@@ -156,7 +157,7 @@ def _stream(session: Session, walk: _Walk) -> ChainBreak | None:
         cursor.close()  # an early return must still close PostgreSQL's server-side cursor
 
 
-def _chain_query(dialect: str, tenant: str) -> Select[Any]:
+def _chain_query(dialect: str, tenant: str) -> Select[*tuple[Any, ...]]:
     return (
         select(
             AuditEntry.seq,
