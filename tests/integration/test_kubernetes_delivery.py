@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from typing import Any
 
 import hvac
@@ -121,3 +122,44 @@ def test_a_rotation_plan_names_the_rotated_secret_by_reference(
 
     shown = render(plan(repo, driver=kube_driver, source=source), "text")
     assert "secret payments/db#password: version changed" in shown
+
+
+class CountingSource:
+    """The Vault source, counting the values read through it."""
+
+    def __init__(self, inner: VaultSecretSource) -> None:
+        self.inner = inner
+        self.values_read = 0
+
+    def version(self, ref: SecretRef, *, tenant: str) -> int:
+        return self.inner.version(ref, tenant=tenant)
+
+    def read(self, ref: SecretRef, *, tenant: str) -> str:
+        self.values_read += 1
+        return self.inner.read(ref, tenant=tenant)
+
+    def wrap(self, refs: Sequence[SecretRef], *, tenant: str, ttl_seconds: int) -> str:
+        return self.inner.wrap(refs, tenant=tenant, ttl_seconds=ttl_seconds)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the Kubernetes driver fills Secret data before it checks dry_run, so a server-side "
+    "dry run (a pull-request preview) reads secret values it does not need",
+)
+def test_a_dry_run_apply_reads_no_secret_value(
+    admin: hvac.Client,
+    source: VaultSecretSource,
+    kube_client: k8s.ApiClient,
+    repo: Repo,
+) -> None:
+    write_secret(admin, repo.tenant, "payments/db", password="dry-run-3b9e")
+    repo.write({"payments": {"DB_PASSWORD": DB_PASSWORD}})
+    counting = CountingSource(source)
+    driver = KubernetesDriver(kube_client, secrets=counting)
+    found = plan(repo, driver=driver, source=source)
+    apply(tuple(c for c in found.changes if c.ref.kind == "Namespace"), driver=driver)
+
+    for change in found.changes:
+        driver.apply(change, dry_run=True)
+    assert counting.values_read == 0
