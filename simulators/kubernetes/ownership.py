@@ -102,11 +102,25 @@ def apply(
 
     still_owned = set().union(*(paths for _, paths in others)) if others else set()
     new = copy.deepcopy(live)
-    for path in sorted(mine - applied - still_owned, key=len, reverse=True):
+    for path in _removals(mine - applied - still_owned):
         fields.remove(new, path)
     new = dict(fields.merge(new, config, schema))
     _store(new, [*others, (_entry(manager, "Apply", kind, applied), applied)])
     return new
+
+
+def _removals(paths: set[Path]) -> list[Path]:
+    """Paths to delete, deepest first, leaving out fields of list items deleted whole.
+
+    Deleting an item's key field first would leave an item no one can find by its key.
+    """
+    items = {path[:-1] for path in paths if path[-1] == "."}
+    kept = [
+        path
+        for path in paths
+        if path[-1] == "." or not any(path[: len(item)] == item for item in items)
+    ]
+    return sorted(kept, key=len, reverse=True)
 
 
 def _is_apply_of(entry: Entry, manager: str) -> bool:

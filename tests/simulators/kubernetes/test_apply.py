@@ -235,3 +235,12 @@ def test_immutable_fields_cannot_change(api: k8s.ApiClient, namespace: str) -> N
         apply(api, moved, force=True)
     assert raised.value.status == 422
     assert status_of(raised.value)["details"]["causes"][0]["field"] == "spec.selector"
+
+
+def test_a_list_item_no_longer_sent_is_removed_whole(api: k8s.ApiClient, namespace: str) -> None:
+    with_volume = deployment("web", namespace)
+    pod = with_volume["spec"]["template"]["spec"]
+    pod["volumes"] = [{"name": "data", "persistentVolumeClaim": {"claimName": "web-data"}}]
+    apply(api, with_volume)
+    after = apply(api, deployment("web", namespace))
+    assert after.spec.template.spec.volumes is None
