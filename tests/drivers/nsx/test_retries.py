@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import socket
 from collections.abc import Callable
 
 import httpx
@@ -88,16 +89,28 @@ def test_backoff_is_jittered_and_grows() -> None:
     assert driver.client.retries == {"connection": 5}
 
 
-def test_a_timeout_is_retried_and_never_escapes_as_an_httpx_error(
-    sim: NsxSimulator, scope: Scope
-) -> None:
+def test_a_timeout_is_retried_and_never_escapes_as_an_httpx_error() -> None:
     sleeps: list[float] = []
-    settings = settings_for(sim, timeout_seconds=0.0001, max_attempts=2)
-    driver = NsxDriver(settings, sleep=sleeps.append)
-    with pytest.raises(TransientError, match="gave up after 2 attempts"):
-        driver.observe(scope)
-    driver.close()
-    assert set(driver.client.retries) <= {"timeout", "connection"}
+    with socket.socket() as silent:  # accepts connections (backlog) but never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        settings = NsxSettings(
+            url=f"http://127.0.0.1:{port}",
+            username="u",
+            password="p",
+            timeout_seconds=0.05,
+            max_attempts=2,
+        )
+        driver = NsxDriver(settings, sleep=sleeps.append)
+        try:
+            with pytest.raises(TransientError, match="gave up after 2 attempts") as caught:
+                driver.observe(Scope("acme", "prod"))
+        finally:
+            driver.close()
+    assert not isinstance(caught.value, httpx.HTTPError)
+    assert driver.client.retries == {"timeout": 1}
+    assert len(sleeps) == 1
 
 
 def test_bad_credentials_are_fatal_and_not_retried(sim: NsxSimulator, scope: Scope) -> None:
