@@ -59,14 +59,15 @@ class Applier:
     def ensure(self, change: Change, *, dry_run: bool) -> Applied:
         """Create the VM, or bring the existing one of ours to the desired spec."""
         desired = _desired(change)
-        spec = desired.spec
-        found = self._locate(change, datacenter=spec["datacenter"])
+        self._check_secrets(desired)
+        found = self._locate(change, datacenter=desired.spec["datacenter"])
         mine = self._owned(found, owner=change.owner, resource=str(change.ref))
-        if mine is not None and change.action is Action.REPLACE:
-            self._destroy(mine, resource=str(change.ref), dry_run=dry_run)
-            mine = None
-        if mine is None:
-            return self._create(change, desired, dry_run=dry_run)
+        if mine is None or change.action is Action.REPLACE:
+            # Everything a clone needs is checked before a replace destroys the old VM.
+            template, cluster = self._clone_sources(desired)
+            if mine is not None:
+                self._destroy(mine, resource=str(change.ref), dry_run=dry_run)
+            return self._create(change, desired, template, cluster, dry_run=dry_run)
         wrote, detail = self._converge(
             mine, desired, approved=change.needs_approval, dry_run=dry_run, secret=False
         )
@@ -121,19 +122,29 @@ class Applier:
             )
         return found
 
-    def _create(self, change: Change, desired: DesiredResource, *, dry_run: bool) -> Applied:
-        resource, spec = str(change.ref), desired.spec
+    def _check_secrets(self, desired: DesiredResource) -> None:
         if desired.secrets and self._secrets is None:
+            resource = str(desired.ref)
             refs = ", ".join(sorted(str(ref) for ref in desired.secrets))
             raise FatalError(
                 f"{resource}: needs secrets ({refs}) but the driver has no secret source",
                 hint="configure Vault for this environment, or remove the VM's secret references",
                 resource=resource,
             )
+
+    def _clone_sources(self, desired: DesiredResource) -> tuple[Any, Any]:
+        spec, resource = desired.spec, str(desired.ref)
         template = self._require(
             f"{spec['datacenter']}/vm/{spec['template']}", "template", resource
         )
         cluster = self._require(f"{spec['datacenter']}/host/{spec['cluster']}", "cluster", resource)
+        return template, cluster
+
+    def _create(
+        self, change: Change, desired: DesiredResource, template: Any, cluster: Any, *,
+        dry_run: bool,
+    ) -> Applied:  # fmt: skip
+        resource, spec = str(change.ref), desired.spec
         if dry_run:
             return Applied(change.ref, change.action, wrote=True, detail={"dryRun": True})
 

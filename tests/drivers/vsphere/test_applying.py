@@ -184,6 +184,17 @@ def test_a_replace_destroys_the_vm_and_clones_a_new_one(vcsim: Vcsim) -> None:
     assert [item.external_id for item in observed] == [second]
 
 
+def test_a_replace_from_a_missing_template_keeps_the_old_vm(vcsim: Vcsim) -> None:
+    desired = vm(fresh_folder(), 0)
+    with driver_for(vcsim) as driver:
+        first = _create(driver, desired).external_id
+        broken = changed(desired, template="no-such-template")
+        with pytest.raises(InvalidRequest, match="no-such-template does not exist"):
+            driver.apply(Change(Action.REPLACE, desired.ref, desired.owner, desired=broken))
+        observed = driver.observe(scope_for(desired.ref.scope))
+    assert [item.external_id for item in observed] == [first]
+
+
 def test_secrets_reach_the_vm_only_as_a_wrapping_token(vcsim: Vcsim, si: Any) -> None:
     refs = (SecretRef("tenants/acme/prod/payments/db", "password"),)
     desired = vm(fresh_folder(), 0, secrets=refs)
