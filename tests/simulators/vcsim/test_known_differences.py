@@ -116,6 +116,12 @@ def hot_add_rules_are_not_enforced(si: Any) -> Any:
     return (bool(vm.config.cpuHotAddEnabled), str(vm.runtime.powerState))
 
 
+def a_vm_lists_no_recent_tasks(si: Any) -> Any:
+    vm = _clone(si, _name("recent"))
+    _wait(vm.PowerOnVM_Task())
+    return list(vm.recentTask)
+
+
 def change_version_stays_empty(si: Any) -> Any:
     vm = _clone(si, _name("ver"))
     modified = vm.config.modified
@@ -142,6 +148,7 @@ DIFFERENCES: list[tuple[Callable[[Any], Any], Any, str]] = [
     (extra_config_appends, ["one", "two", ""], "vCenter upserts; an empty value deletes"),
     (paging_is_ignored, (True, None), "vCenter returns one object and a token"),
     (hot_add_rules_are_not_enforced, (False, "poweredOn"), "vCenter refuses without hot-add"),
+    (a_vm_lists_no_recent_tasks, [], "vCenter lists the VM's queued and running tasks"),
     (change_version_stays_empty, ("", True), "vCenter bumps changeVersion on reconfigure"),
     (reading_an_unset_property_drops_the_connection, "connection dropped", "vCenter: None"),
 ]
