@@ -165,6 +165,7 @@ def _free_units(record: VmRecord) -> Any:
     controller = record.disks[0].controllerKey
     # Every device counts: a CD-ROM may sit on the disks' controller.
     used = {unit for key, unit in record.units if key == controller}
+    used |= {d.unitNumber for d in record.disks if d.controllerKey == controller}
     return iter(u for u in range(SCSI_UNITS) if u not in used and u != SCSI_RESERVED_UNIT)
 
 
