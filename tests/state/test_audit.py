@@ -65,7 +65,7 @@ def test_each_tenant_has_its_own_chain(store: Store) -> None:
 
 
 @settings(
-    max_examples=25,
+    max_examples=20,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
