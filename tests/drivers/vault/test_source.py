@@ -10,6 +10,7 @@ from core.errors import ConfigError, FatalError, InvalidRequest, NotFound, Trans
 from core.resources import SecretRef
 from drivers.vault import VaultLayout, VaultSecretSource
 from drivers.vault.failures import VaultCallFailed
+from simulators import openbao
 from simulators.openbao import OpenBaoServer
 from tests.conftest import free_port
 from tests.drivers.vault.conftest import limited_token, write
@@ -221,3 +222,28 @@ def test_versions_reads_each_path_once_and_keys_by_the_unpinned_ref(
         SecretRef("payments/db", "user"): 2,
         SecretRef("payments/api", "key"): 1,
     }
+
+
+def test_a_token_that_may_not_wrap_gets_a_permission_error_naming_the_wrap(
+    admin: hvac.Client, openbao_server: OpenBaoServer, tenant: str
+) -> None:
+    write(admin, tenant, "payments/db", password="no-wrap-canary-12")
+    name = f"{tenant}-read-only"
+    policy = f'path "secret/data/tenants/{tenant}/*" {{ capabilities = ["read"] }}'
+    admin.sys.create_or_update_policy(name=name, policy=policy)
+    created = admin.auth.token.create(policies=[name], no_default_policy=True, ttl="10m")
+    source = VaultSecretSource(openbao_server.url, token=created["auth"]["client_token"])
+    assert source.read(DB, tenant=tenant) == "no-wrap-canary-12"
+    with pytest.raises(FatalError, match="denied wrapping") as caught:
+        source.wrap([DB], tenant=tenant, ttl_seconds=60)
+    assert "sys/wrapping/wrap" in caught.value.hint
+    assert "no-wrap-canary-12" not in chain_text(caught.value)
+
+
+def test_a_sealed_vault_is_a_transient_error() -> None:
+    with openbao.running(root_token="seal-test-root") as server:
+        hvac.Client(url=server.url, token=server.root_token).sys.seal()
+        source = VaultSecretSource(server.url, token=server.root_token)
+        with pytest.raises(TransientError, match="sealed") as caught:
+            source.version(DB, tenant="acme")
+    assert "VaultDown" in str(caught.value.__cause__)
