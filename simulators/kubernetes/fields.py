@@ -112,7 +112,10 @@ def _find_item(items: list[Any], step: str) -> Any:
 
 
 def remove(obj: dict[str, Any], path: Path) -> None:
-    """Delete the field or list item at ``path``; absent paths are ignored."""
+    """Delete the field or list item at ``path``; absent paths are ignored.
+
+    A list or map left empty goes too, as Go's ``omitempty`` drops it on the real server.
+    """
     if path[-1] == ".":
         path = path[:-1]
     parent = get(obj, path[:-1]) if len(path) > 1 else obj
@@ -123,6 +126,8 @@ def remove(obj: dict[str, Any], path: Path) -> None:
         item = _find_item(parent, step)
         if item is not _MISSING:
             parent.remove(item)
+    if len(path) > 1 and isinstance(parent, (dict, list)) and not parent:
+        remove(obj, path[:-1])
 
 
 def merge(live: Any, applied: Any, schema: Node) -> Any:
