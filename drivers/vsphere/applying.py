@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,7 +15,12 @@ from core.errors import FatalError, InvalidRequest, NotFound, OwnershipConflict
 from core.resources import Action, Change, DesiredResource, OwnerKey
 from core.secrets import SecretSource
 from drivers.protocol import Applied
-from drivers.vsphere.configuring import ON, network_backing, plan_reconfigure
+from drivers.vsphere.configuring import (
+    ON,
+    Reconfiguration,
+    network_backing,
+    plan_reconfigure,
+)
 from drivers.vsphere.faults import PowerCycleRequired, translated
 from drivers.vsphere.inventory import VmRecord, read_vm
 from drivers.vsphere.sdk import vim
@@ -189,12 +195,7 @@ class Applier:
         secret: bool,
     ) -> tuple[bool, dict[str, Any]]:  # fmt: skip
         resource, wanted = str(desired.ref), desired.spec
-        plan = plan_reconfigure(
-            record,
-            wanted,
-            resource=resource,
-            network_backing=lambda: self._network(wanted, resource=resource),
-        )
+        plan = self._plan(record, desired)
         if plan.power_cycle and not approved:
             raise PowerCycleRequired(
                 f"{resource}: changing {', '.join(plan.fields)} needs the running VM powered off",
@@ -205,6 +206,10 @@ class Applier:
         attributes = _attributes_to_set(record, desired)
         power_off = record.power_state == ON and (plan.power_cycle or wanted["powerState"] != ON)
         power_on = wanted["powerState"] == ON and (record.power_state != ON or power_off)
+        if power_off:
+            # Reconfigured while off, the VM also gets hot-add for the next increase.
+            off = self._plan(dataclasses.replace(record, power_state="poweredOff"), desired)
+            plan = dataclasses.replace(off, power_cycle=plan.power_cycle)
         wrote = bool(moves or plan.spec is not None or attributes or power_off or power_on)
         changed = [*moves, *plan.fields]
         detail: dict[str, Any] = {"moref": record.moref, "changed": changed}
@@ -228,6 +233,15 @@ class Applier:
         if power_on:
             self._task(record, resource, "powering on", record.vm.PowerOnVM_Task)
         return True, detail
+
+    def _plan(self, record: VmRecord, desired: DesiredResource) -> Reconfiguration:
+        resource, wanted = str(desired.ref), desired.spec
+        return plan_reconfigure(
+            record,
+            wanted,
+            resource=resource,
+            network_backing=lambda: self._network(wanted, resource=resource),
+        )
 
     def _moves(self, record: VmRecord, desired: DesiredResource) -> dict[str, Any]:
         """Relocations that put a VM moved by hand back into its cluster and folder."""
@@ -287,7 +301,7 @@ class Applier:
         self._fields_ready = True
 
     def _secret_option(self, desired: DesiredResource) -> Any:
-        assert self._secrets is not None  # _create refused secrets without a source
+        assert self._secrets is not None  # ensure() refused secrets without a source
         token = self._secrets.wrap(
             desired.secrets, tenant=desired.owner.tenant, ttl_seconds=SECRET_TTL_SECONDS
         )

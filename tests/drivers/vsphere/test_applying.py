@@ -126,6 +126,9 @@ def test_growing_a_running_vm_without_hot_add_needs_a_power_cycle(vcsim: Vcsim, 
         with pytest.raises(PowerCycleRequired):
             _update(driver, changed(desired, cpu=8))
         assert _update(driver, changed(desired, memoryMiB=2048)).wrote is False
+        assert _update(driver, changed(desired, cpu=8), approved=True).detail["powerCycled"]
+    # switched on while the VM was off for the cycle: the next increase needs none
+    assert (machine.config.cpuHotAddEnabled, machine.config.memoryHotAddEnabled) == (True, True)
 
 
 def test_growing_a_running_vm_with_hot_add_needs_no_power_cycle(vcsim: Vcsim) -> None:
