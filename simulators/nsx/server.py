@@ -163,6 +163,7 @@ class Api:
         return Answer(200, self.store.view(record) if method == "PUT" else None)
 
     def _list(self, collection: str, query: dict[str, str]) -> dict[str, Any]:
+        kind_of(f"{collection}/any")  # 404 for a collection the fake does not serve
         parent, name = collection.rsplit("/", 1)
         hidden = query.get("include_mark_for_delete_objects") == "true"
         records = self.store.children(parent, name, hidden=hidden)
