@@ -131,7 +131,19 @@ def test_a_deleted_current_version_is_not_found(
 
 
 @pytest.mark.parametrize(
-    "path", ["../globex/db", "/etc/db", "payments//db", "payments/../../globex/db", "a/./b"]
+    "path",
+    [
+        "../globex/db",
+        "/etc/db",
+        "payments//db",
+        "payments/../../globex/db",
+        "a/./b",
+        "%2e%2e/globex/db",
+        "payments\\..\\db",
+        "payments/db?version=1",
+        "payments/db/",
+        "",
+    ],
 )
 def test_paths_that_would_leave_the_tenant_prefix_are_refused(
     source: VaultSecretSource, tenant: str, path: str
@@ -247,3 +259,11 @@ def test_a_sealed_vault_is_a_transient_error() -> None:
         with pytest.raises(TransientError, match="sealed") as caught:
             source.version(DB, tenant="acme")
     assert "VaultDown" in str(caught.value.__cause__)
+
+
+@pytest.mark.parametrize("bad_tenant", ["acme/../globex", "Acme", "", "acme/", "-acme"])
+def test_a_tenant_that_is_not_a_dns_label_is_refused_before_any_request(
+    source: VaultSecretSource, bad_tenant: str
+) -> None:
+    with pytest.raises(InvalidRequest, match="not a DNS label"):
+        source.version(DB, tenant=bad_tenant)
