@@ -8,6 +8,7 @@ import json
 
 import hvac
 import pytest
+import structlog
 from hvac import exceptions as hvac_errors
 
 from core import logs
@@ -30,12 +31,13 @@ def test_every_encoding_of_a_registered_value_is_redacted() -> None:
 
 
 def test_a_value_read_from_vault_is_redacted_in_json_logs(
-    admin: hvac.Client, source: VaultSecretSource, tenant: str
+    admin: hvac.Client, source: VaultSecretSource, tenant: str, request: pytest.FixtureRequest
 ) -> None:
     write(admin, tenant, "payments/db", password="log-canary-5c1d")
     value = source.read(SecretRef("payments/db", "password"), tenant=tenant)
     stream = io.StringIO()
     logs.configure(json=True, stream=stream)
+    request.addfinalizer(structlog.reset_defaults)
     log = logs.get_logger(tenant=tenant)
     log.info("change.applied", note=f"filled {value}", body={"data": {"x": value}})
     try:
