@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
+import yaml
 from kubernetes import config as kube_config
 from kubernetes.client import ApiClient, Configuration
 from kubernetes.config.config_exception import ConfigException
@@ -73,7 +74,7 @@ class KubernetesDriver:
         try:
             load: Any = kube_config.load_kube_config  # the SDK is untyped
             load(config_file=str(path), context=context, client_configuration=configuration)
-        except (ConfigException, OSError, ValueError) as error:
+        except (ConfigException, OSError, ValueError, TypeError, yaml.YAMLError) as error:
             raise ConfigError(
                 f"cannot read kubeconfig {path}: {error}",
                 hint="point the engine at a readable kubeconfig with a valid current context",
@@ -151,14 +152,23 @@ class KubernetesDriver:
             query["force"] = "true"  # only on objects that carry our markers, checked above
         if dry_run:
             query["dryRun"] = "All"
-        answer = self._rest.call(
-            "PATCH",
-            kind.item(change.ref.scope, change.ref.name),
-            resource=str(change.ref),
-            query=query,
-            body=body,
-            content_type=APPLY_PATCH,
-        )
+        try:
+            answer = self._rest.call(
+                "PATCH",
+                kind.item(change.ref.scope, change.ref.name),
+                resource=str(change.ref),
+                query=query,
+                body=body,
+                content_type=APPLY_PATCH,
+            )
+        except NotFound:
+            if not dry_run or not kind.namespaced or self._namespace_exists(change.ref.scope):
+                raise
+            # A preview of a new environment: its namespace is itself only previewed.
+            why = f"namespace {change.ref.scope} does not exist yet; not validated by the server"
+            return Applied(
+                change.ref, change.action, wrote=True, detail={"dryRun": True, "note": why}
+            )
         if not dry_run:
             self._applied_at[change.ref] = self._clock()
         log.info(
@@ -242,6 +252,13 @@ class KubernetesDriver:
         return rollout.judge(current, elapsed=elapsed)
 
     # -- helpers ------------------------------------------------------------------------------
+
+    def _namespace_exists(self, name: str) -> bool:
+        namespaces = managed_kind("Namespace")
+        assert namespaces is not None
+        return (
+            self._read(namespaces, ResourceRef(Platform.KUBERNETES, "Namespace", name)) is not None
+        )
 
     def _read(self, kind: ManagedKind, ref: ResourceRef) -> dict[str, Any] | None:
         try:
