@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
-from core.resources import DesiredResource, OwnerKey, Platform, ResourceRef
+from core.errors import PlatformError
+from core.resources import (
+    Action,
+    Change,
+    DesiredResource,
+    ObservedResource,
+    OwnerKey,
+    Platform,
+    ResourceRef,
+)
+from drivers.nsx import NsxDriver
 from drivers.protocol import Scope
+from tests.drivers.contract import deletes_of, plan_changes
 
 TIER1 = "/infra/tier-1s/acme-t1"
 LB_SERVICE = "/infra/lb-services/acme-lb"
@@ -120,3 +132,44 @@ def _desired(
         "tags": [{"scope": "rxt.owner", "tag": str(owner)}],
     }
     return DesiredResource(ResourceRef(Platform.NSX, kind, name, domain), owner, spec)
+
+
+@dataclass
+class Outcome:
+    """How a reconcile loop ended: cycles used, whether the last plan was empty, what failed."""
+
+    cycles: int = 0
+    converged: bool = False
+    changes: int = 0
+    errors: list[PlatformError] = field(default_factory=list)
+
+
+def plan(desired: list[DesiredResource], observed: list[ObservedResource]) -> list[Change]:
+    """Creates and updates by digest, then deletes of everything observed but not desired."""
+    wanted = {item.ref for item in desired}
+    upserts = [c for c in plan_changes(desired, observed) if c.action is not Action.DELETE]
+    return upserts + deletes_of([item for item in observed if item.ref not in wanted])
+
+
+def reconcile(
+    driver: NsxDriver, scope: Scope, desired: list[DesiredResource], *, cycles: int = 3
+) -> Outcome:
+    """Observe, plan and apply (one ``apply_many`` per app) until the plan is empty."""
+    outcome = Outcome()
+    for _ in range(cycles):
+        outcome.cycles += 1
+        try:
+            changes = plan(desired, driver.observe(scope))
+        except PlatformError as error:
+            outcome.errors.append(error)
+            continue
+        if not changes:
+            outcome.converged = True
+            return outcome
+        outcome.changes += len(changes)
+        for app in dict.fromkeys(change.owner.app for change in changes):
+            try:
+                driver.apply_many([c for c in changes if c.owner.app == app])
+            except PlatformError as error:
+                outcome.errors.append(error)
+    return outcome
