@@ -126,7 +126,8 @@ class KubernetesDriver:
         if change.desired is None:
             raise InvalidRequest(f"{change.action} of {change.ref} carries no desired object")
         if change.action is Action.REPLACE:
-            self._delete(change, kind, dry_run=dry_run, approved=True, replacing=True)
+            # Delete, then create: the gate of claims and namespaces holds here too.
+            self._delete(change, kind, dry_run=dry_run, approved=approved)
             if dry_run:
                 return Applied(change.ref, change.action, wrote=True, detail={"dryRun": True})
         return self._apply(change, kind, dry_run=dry_run)
@@ -140,12 +141,9 @@ class KubernetesDriver:
                 raise _not_ours(change, current)
             if digest(normalise(current, kind)) == desired.digest:
                 return Applied(
-                    change.ref,
-                    change.action,
-                    wrote=False,
-                    external_id=_uid(current),
+                    change.ref, change.action, wrote=False, external_id=_uid(current),
                     detail=_rv(current),
-                )
+                )  # fmt: skip
         body = with_data(desired, source=self._secrets, tenant=change.owner.tenant)
         query = {"fieldManager": FIELD_MANAGER}
         if current is not None:
@@ -154,41 +152,29 @@ class KubernetesDriver:
             query["dryRun"] = "All"
         try:
             answer = self._rest.call(
-                "PATCH",
-                kind.item(change.ref.scope, change.ref.name),
-                resource=str(change.ref),
-                query=query,
-                body=body,
-                content_type=APPLY_PATCH,
-            )
+                "PATCH", kind.item(change.ref.scope, change.ref.name), resource=str(change.ref),
+                query=query, body=body, content_type=APPLY_PATCH,
+            )  # fmt: skip
         except NotFound:
             if not dry_run or not kind.namespaced or self._namespace_exists(change.ref.scope):
                 raise
-            # A preview of a new environment: its namespace is itself only previewed.
-            why = f"namespace {change.ref.scope} does not exist yet; not validated by the server"
-            return Applied(
-                change.ref, change.action, wrote=True, detail={"dryRun": True, "note": why}
-            )
+            return _previewed_without_namespace(change)
+        return self._applied(change, answer, dry_run=dry_run)
+
+    def _applied(self, change: Change, answer: dict[str, Any], *, dry_run: bool) -> Applied:
         if not dry_run:
             self._applied_at[change.ref] = self._clock()
-        log.info(
-            "change.applied", resource=str(change.ref), action=str(change.action), dry_run=dry_run
-        )
+        action, resource = str(change.action), str(change.ref)
+        log.info("change.applied", resource=resource, action=action, dry_run=dry_run)
         detail = {"dryRun": True} if dry_run else _rv(answer)
         return Applied(
             change.ref, change.action, wrote=True, external_id=_uid(answer), detail=detail
         )
 
     def _delete(
-        self,
-        change: Change,
-        kind: ManagedKind,
-        *,
-        dry_run: bool,
-        approved: bool,
-        replacing: bool = False,
+        self, change: Change, kind: ManagedKind, *, dry_run: bool, approved: bool
     ) -> Applied:
-        gated = kind.kind in GATED_KINDS and not replacing
+        gated = kind.kind in GATED_KINDS
         if gated and not dry_run and not (change.needs_approval and approved):
             raise InvalidRequest(
                 f"refusing to delete {change.ref}: a {kind.kind} is deleted only with approval",
@@ -308,6 +294,12 @@ def _uid(obj: dict[str, Any]) -> str:
 
 def _rv(obj: dict[str, Any]) -> dict[str, str]:
     return {"resourceVersion": str((obj.get("metadata") or {}).get("resourceVersion", ""))}
+
+
+def _previewed_without_namespace(change: Change) -> Applied:
+    # A preview of a new environment: its namespace is itself only previewed.
+    why = f"namespace {change.ref.scope} does not exist yet; not validated by the server"
+    return Applied(change.ref, change.action, wrote=True, detail={"dryRun": True, "note": why})
 
 
 def _not_ours(change: Change, current: dict[str, Any]) -> OwnershipConflict:

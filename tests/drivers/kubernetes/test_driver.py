@@ -250,3 +250,35 @@ def test_an_environment_without_a_namespace_is_a_configuration_error(
 ) -> None:
     with pytest.raises(ConfigError, match="no Kubernetes namespace"):
         driver.observe(Scope("acme", "prod", {}))
+
+
+def test_a_replace_deletes_and_recreates_an_object_whose_immutable_field_changed(
+    driver: KubernetesDriver, scope: Scope, namespace: str
+) -> None:
+    before = scenario.deployment(OWNER, namespace, "web")
+    create(driver, before)
+    (old,) = driver.observe(scope)
+    spec = dict(before.spec)
+    selector = {"app.kubernetes.io/name": "web", "track": "v2"}
+    template = {**spec["spec"]["template"], "metadata": {"labels": selector}}
+    spec["spec"] = {**spec["spec"], "selector": {"matchLabels": selector}, "template": template}
+    after = DesiredResource(before.ref, OWNER, spec, immutable=("spec.selector",))
+    with pytest.raises(InvalidRequest, match="immutable"):
+        driver.apply(Change(Action.UPDATE, after.ref, OWNER, desired=after, observed=old))
+    replace = Change(Action.REPLACE, after.ref, OWNER, desired=after, observed=old)
+    assert driver.apply(replace, dry_run=True).wrote
+    assert driver.apply(replace).wrote
+    (new,) = driver.observe(scope)
+    assert new.external_id != old.external_id
+    assert new.digest == after.digest
+
+
+def test_a_claim_is_not_replaced_without_approval(driver: KubernetesDriver, scope: Scope) -> None:
+    namespace = scope.site["namespace"]
+    create(driver, scenario.pvc(OWNER, namespace, "data", size="2Gi"))
+    (old,) = driver.observe(scope)
+    smaller = scenario.pvc(OWNER, namespace, "data", size="1Gi")
+    replace = Change(Action.REPLACE, old.ref, OWNER, desired=smaller, observed=old)
+    with pytest.raises(InvalidRequest, match="only with approval"):
+        driver.apply(replace)
+    assert driver.observe(scope)[0].external_id == old.external_id
