@@ -3,19 +3,25 @@ server, each started once per worker, and a repository per test."""
 
 from __future__ import annotations
 
+import io
+import logging
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import hvac
 import pytest
+import structlog
 from kubernetes import client as k8s
 
+from core import logs
 from drivers.kubernetes import KubernetesDriver
 from drivers.kubernetes.rest import retry_policy
 from drivers.vault import VaultSecretSource
 from simulators import openbao
 from simulators.kubernetes import FakeApiServer
+from tests.integration.places import Places
 from tests.integration.world import Repo
 from tests.simulators.vcsim.fixtures import si, vcsim
 
@@ -79,3 +85,30 @@ def limited_token(admin: hvac.Client, *, name: str, policy: str) -> str:
     admin.sys.create_or_update_policy(name=name, policy=policy)
     created = admin.auth.token.create(policies=[name], ttl="10m")
     return str(created["auth"]["client_token"])
+
+
+@dataclass
+class Capture:
+    """Everything a run prints: structlog output, the SDKs' stdlib logging, stdout and stderr."""
+
+    logs: io.StringIO
+    records: pytest.LogCaptureFixture
+    printed: pytest.CaptureFixture[str]
+
+    def add_to(self, places: Places) -> None:
+        places.add("structlog output", self.logs.getvalue())
+        lines = (f"{r.name} {r.getMessage()}" for r in self.records.records)
+        places.add("stdlib log records", "\n".join(lines))
+        printed = self.printed.readouterr()
+        places.add("stdout and stderr", printed.out + printed.err)
+
+
+@pytest.fixture
+def capture(
+    caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> Iterator[Capture]:
+    stream = io.StringIO()
+    logs.configure(level="DEBUG", json=True, stream=stream)
+    caplog.set_level(logging.DEBUG)  # the SDKs' own stdlib logging, at its most talkative
+    yield Capture(stream, caplog, capsys)
+    structlog.reset_defaults()

@@ -4,18 +4,15 @@ found in no plan rendering, log, exception chain, metric or audit row, but do re
 from __future__ import annotations
 
 import base64
-import io
 import json
-import logging
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import hvac
 import prometheus_client
 import pytest
-import structlog
 from kubernetes import client as k8s
 from sqlalchemy import select
 
@@ -35,38 +32,11 @@ from state.database import open_database
 from state.migrating import upgrade
 from state.models import Base
 from state.store import Store, build_store
-from tests.integration.conftest import limited_token
+from tests.integration.conftest import Capture, limited_token
 from tests.integration.places import Places
 from tests.integration.world import Repo, apply, plan, unwrap_as_a_vm, write_secret
 
 DB_PASSWORD = SecretRef("payments/db", "password")
-
-
-@dataclass
-class Capture:
-    """Everything a run prints: structlog output, the SDKs' stdlib logging, stdout and stderr."""
-
-    logs: io.StringIO
-    records: pytest.LogCaptureFixture
-    printed: pytest.CaptureFixture[str]
-
-    def add_to(self, places: Places) -> None:
-        places.add("structlog output", self.logs.getvalue())
-        lines = (f"{r.name} {r.getMessage()}" for r in self.records.records)
-        places.add("stdlib log records", "\n".join(lines))
-        printed = self.printed.readouterr()
-        places.add("stdout and stderr", printed.out + printed.err)
-
-
-@pytest.fixture
-def capture(
-    caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
-) -> Iterator[Capture]:
-    stream = io.StringIO()
-    logs.configure(level="DEBUG", json=True, stream=stream)
-    caplog.set_level(logging.DEBUG)  # the SDKs' own stdlib logging, at its most talkative
-    yield Capture(stream, caplog, capsys)
-    structlog.reset_defaults()
 
 
 @pytest.fixture
