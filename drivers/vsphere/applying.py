@@ -30,6 +30,8 @@ from drivers.vsphere.specs import (
     CLONE_TEMPLATE_KEY,
     HASH_ATTRIBUTE,
     OWNER_ATTRIBUTE,
+    SECRET_TOKEN_KEY,
+    VAULT_ADDRESS_KEY,
     instance_uuid,
     owner_of,
 )
@@ -51,11 +53,17 @@ class Applier:
     """Carries out changes on one vCenter session."""
 
     def __init__(
-        self, session: Session, *, runner: TaskRunner, secrets: SecretSource | None
+        self,
+        session: Session,
+        *,
+        runner: TaskRunner,
+        secrets: SecretSource | None,
+        vault_address: str = "",
     ) -> None:
         self._session = session
         self._runner = runner
         self._secrets = secrets
+        self._vault_address = vault_address
         self._fields_ready = False
 
     def find_one(self, datacenter: str, folder: str, name: str) -> VmRecord | None:
@@ -225,7 +233,7 @@ class Applier:
             self._task(record, resource, "powering off", record.vm.PowerOffVM_Task)
         if plan.spec is not None:
             if (secret or "guestinfo" in plan.fields) and desired.secrets:
-                plan.spec.extraConfig.append(self._secret_option(desired))
+                plan.spec.extraConfig.extend(self._secret_options(desired))
             self._task(
                 record, resource, "reconfiguring", lambda: record.vm.ReconfigVM_Task(plan.spec)
             )
@@ -300,12 +308,16 @@ class Applier:
                         manager.AddCustomFieldDef(name=name, moType=vim.VirtualMachine)
         self._fields_ready = True
 
-    def _secret_option(self, desired: DesiredResource) -> Any:
+    def _secret_options(self, desired: DesiredResource) -> list[Any]:
+        """The wrapping token, and where the VM unwraps it (no secret value, ever)."""
         assert self._secrets is not None  # ensure() refused secrets without a source
         token = self._secrets.wrap(
             desired.secrets, tenant=desired.owner.tenant, ttl_seconds=SECRET_TTL_SECONDS
         )
-        return vim.option.OptionValue(key="guestinfo.rxt.secret-token", value=token)
+        options = {SECRET_TOKEN_KEY: token}
+        if self._vault_address:
+            options[VAULT_ADDRESS_KEY] = self._vault_address
+        return [vim.option.OptionValue(key=k, value=v) for k, v in options.items()]
 
     def _network(self, wanted: Mapping[str, Any], *, resource: str) -> Any:
         network = self._require(

@@ -31,6 +31,9 @@ class VsphereDriver:
         protocol: ``https`` for vCenter; ``http`` for the simulator.
         verify_tls: check vCenter's certificate (turn off only in a lab).
         secrets: where ``DesiredResource.secrets`` are wrapped into a single-use token.
+        vault_address: the Vault URL a VM unwraps its token at, written into guestinfo
+            (``guestinfo.rxt.vault-addr``) beside the token; the SecretSource protocol does
+            not carry it. Empty writes none, and the VM cannot unwrap at boot.
         tasks_per_cluster: how many tasks may run at once on one cluster.
         task_timeout: seconds to wait for one task before reporting it as still running.
     """
@@ -47,6 +50,7 @@ class VsphereDriver:
         protocol: str = "https",
         verify_tls: bool = True,
         secrets: SecretSource | None = None,
+        vault_address: str = "",
         tasks_per_cluster: int = 4,
         task_timeout: float = 600.0,
         runner: TaskRunner | None = None,
@@ -54,7 +58,9 @@ class VsphereDriver:
         endpoint = Endpoint(host, port, user, password, protocol, verify_tls)
         self._session = Session(endpoint)
         runner = runner or TaskRunner(per_cluster=tasks_per_cluster, timeout=task_timeout)
-        self._applier = Applier(self._session, runner=runner, secrets=secrets)
+        self._applier = Applier(
+            self._session, runner=runner, secrets=secrets, vault_address=vault_address
+        )
         self._datacenters: dict[ResourceRef, str] = {}
         self._heavy: dict[str, HeavyCache] = {}
 

@@ -24,6 +24,7 @@ CLONE_OWNER_KEY = "rxt.owner"
 CLONE_TEMPLATE_KEY = "rxt.template"
 DISK_NAMES_KEY = "rxt.disks"
 SECRET_TOKEN_KEY = "guestinfo.rxt.secret-token"  # noqa: S105 - a key name, not a secret
+VAULT_ADDRESS_KEY = "guestinfo.rxt.vault-addr"
 GUESTINFO_FIELDS = ("metadata", "userdata")
 KIB_PER_GIB = 1024 * 1024
 _NAMESPACE = uuid.UUID("5a0f6c8e-6f1b-4c53-9d0e-2f7a4c1b9e10")

@@ -202,11 +202,13 @@ def test_secrets_reach_the_vm_only_as_a_wrapping_token(vcsim: Vcsim, si: Any) ->
     refs = (SecretRef("tenants/acme/prod/payments/db", "password"),)
     desired = vm(fresh_folder(), 0, secrets=refs)
     secrets = RecordingSecrets()
-    with driver_for(vcsim, secrets=secrets) as driver:
+    address = "https://vault.acme.example:8200"
+    with driver_for(vcsim, secrets=secrets, vault_address=address) as driver:
         _create(driver, desired)
         assert _create(driver, desired).wrote is False  # no new token on a converged VM
     extra = _extra(_find(si, desired))
     assert extra["guestinfo.rxt.secret-token"] == "hvs.wrapped-1"
+    assert extra["guestinfo.rxt.vault-addr"] == address  # where the VM unwraps it
     assert [(list(r), tenant) for r, tenant, _ in secrets.wrapped] == [(list(refs), "acme")]
     assert not any(CANARY in str(value) for value in extra.values())
 
