@@ -72,40 +72,54 @@ def translate(error: Exception, *, doing: str, what: str, resource: str, grant: 
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    """How one family of SDK exceptions reads to a person: class, message and hint."""
+
+    kinds: tuple[type[Exception], ...]
+    error: type[PlatformError]
+    message: str  # formatted with ``doing`` and ``what``
+    hint: str  # formatted with ``grant``
+
+
+# Checked in order, so the specific requests errors come before their base class.
+_RULES = (
+    _Rule(
+        (hvac_errors.InvalidPath,),
+        NotFound,
+        "{what}: Vault has no such secret (or that version was deleted)",
+        "write the secret in Vault at that path, or fix the secretRef path or version in "
+        "deploy.yaml",
+    ),
+    _Rule(_DENIED, FatalError, "Vault denied {doing} {what}",
+          "give the engine's Vault token a policy with {grant}, or renew the token"),
+    _Rule(_TRANSIENT, TransientError,
+          "Vault failed while {doing} {what}; it is overloaded, sealed or failing",
+          "the engine retries with backoff; check Vault's health if this persists"),
+    _Rule(_REJECTED, InvalidRequest, "Vault rejected {doing} {what}",
+          "check that the mount is a KV version 2 engine and the reference is valid"),
+    _Rule(
+        (requests.exceptions.InvalidJSONError,),
+        FatalError,
+        "the server at VAULT_ADDR answered {doing} {what} with something other than JSON",
+        "check that VAULT_ADDR points at Vault or OpenBao itself, not a proxy page",
+    ),
+    _Rule((requests.RequestException,), TransientError,
+          "Vault could not be reached while {doing} {what}",
+          "check VAULT_ADDR and the network path to Vault; the engine retries"),
+)  # fmt: skip
+
+
 def _classify(
     error: Exception, *, doing: str, what: str, resource: str, grant: str
 ) -> PlatformError:
-    if isinstance(error, hvac_errors.InvalidPath):
-        return NotFound(
-            f"{what}: Vault has no such secret (or that version was deleted)",
-            hint="write the secret in Vault at that path, or fix the secretRef path or version "
-            "in deploy.yaml",
-            resource=resource,
-        )
-    if isinstance(error, _DENIED):
-        return FatalError(
-            f"Vault denied {doing} {what}",
-            hint=f"give the engine's Vault token a policy with {grant}, or renew the token",
-            resource=resource,
-        )
-    if isinstance(error, _TRANSIENT):
-        return TransientError(
-            f"Vault failed while {doing} {what}; it is overloaded, sealed or failing",
-            hint="the engine retries with backoff; check Vault's health if this persists",
-            resource=resource,
-        )
-    if isinstance(error, _REJECTED):
-        return InvalidRequest(
-            f"Vault rejected {doing} {what}",
-            hint="check that the mount is a KV version 2 engine and the reference is valid",
-            resource=resource,
-        )
-    if isinstance(error, requests.RequestException):
-        return TransientError(
-            f"Vault could not be reached while {doing} {what}",
-            hint="check VAULT_ADDR and the network path to Vault; the engine retries",
-            resource=resource,
-        )
+    for rule in _RULES:
+        if isinstance(error, rule.kinds):
+            return rule.error(
+                rule.message.format(doing=doing, what=what),
+                hint=rule.hint.format(grant=grant),
+                resource=resource,
+            )
     return FatalError(
         f"Vault answered unexpectedly while {doing} {what}",
         hint="see the chained cause for the HTTP status and Vault's error strings",

@@ -8,6 +8,7 @@ import json
 
 import hvac
 import pytest
+import requests
 import structlog
 from hvac import exceptions as hvac_errors
 
@@ -106,3 +107,10 @@ def test_a_safe_cause_keeps_vaults_error_strings_redacted() -> None:
         errors=["cannot parse errors-canary-31"], method="post", url="u"
     )
     assert str(safe_cause(error)).endswith(f"cannot parse {logs.REDACTED}")
+
+
+def test_a_non_json_answer_is_a_fatal_error_about_the_address() -> None:
+    error = requests.exceptions.JSONDecodeError("Expecting value", "<html>login</html>", 0)
+    failure = translate(error, doing="reading", what="secret x#k", resource="vault:x", grant="g")
+    assert type(failure.error) is FatalError
+    assert "VAULT_ADDR" in failure.error.hint
