@@ -10,9 +10,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from planner.bundles import Bundle, error_text
+from planner.bundles import Bundle
 from planner.placement import Placement
-from planner.policy import Enforcement, PolicyResult, failure, prepared, query
+from planner.policy import Answers, Enforcement, PolicyResult, answers, failure, items, prepared
 
 FORBID = "forbid"
 
@@ -37,27 +37,28 @@ def _parse(item: Any, pack: str) -> Forbidden:
     return Forbidden(item["app"], item["target"], str(item.get("rule") or pack), message, pack)
 
 
-def forbidden(
-    bundle: Bundle, document: Mapping[str, Any], *, engine: Any = None
-) -> tuple[list[Forbidden], list[PolicyResult]]:
-    """Every forbid result of every package, and failures to evaluate (which deny).
-
-    ``engine`` may be one already ``prepared`` with this bundle and document.
-    """
-    problem = ""
-    if engine is None:
-        engine, problem = prepared(bundle, document)
-    if engine is None:
-        return [], [failure("placement", problem)]
-    found: list[Forbidden] = []
+def forbidden(found: Answers) -> tuple[list[Forbidden], list[PolicyResult]]:
+    """Every forbid result of every pack's answers; a malformed result denies."""
+    verdicts: list[Forbidden] = []
     errors: list[PolicyResult] = []
-    for pack in sorted(bundle.packs):
-        path = bundle.packs[pack]
+    for pack in sorted(found):
         try:
-            found.extend(_parse(item, pack) for item in query(engine, path, FORBID))
-        except Exception as error:  # any failure of a gate must deny, whatever it is
-            errors.append(failure(pack, f"{path}.{FORBID} failed: {error_text(error)}"))
-    return found, errors
+            verdicts.extend(_parse(item, pack) for item in items(found[pack], FORBID))
+        except TypeError as error:
+            errors.append(failure(pack, f"{pack}.{FORBID}: {error}"))
+    return verdicts, errors
+
+
+def constraints_of(
+    bundle: Bundle, document: Mapping[str, Any]
+) -> tuple[list[Forbidden], list[PolicyResult]]:
+    """The forbid verdicts of a bundle on ``document`` alone (``rxt explain`` uses it)."""
+    engine, problem = prepared(bundle, document)
+    if engine is None:
+        return [], [failure("bundle", problem)]
+    found, errors = answers(engine, bundle)
+    verdicts, malformed = forbidden(found)
+    return verdicts, [*errors, *malformed]
 
 
 def vetoes(placements: Mapping[str, Placement], verdicts: list[Forbidden]) -> list[PolicyResult]:

@@ -1,7 +1,11 @@
-"""The diff of desired against observed resources: digests first, field diffs only for drift.
+"""The diff of desired against observed resources: one cheap equality test each, field diffs
+only for drift.
 
 Called by ``planner.plans``. Classifies each resource as create, update, replace, delete or
-unchanged, applies the manifests' ``ignore`` rules, and flags ownership conflicts.
+unchanged, applies the manifests' ``ignore`` rules, and flags ownership conflicts. Specs are
+compared with Python's deep equality (in C, stopping at the first difference), which for JSON
+data is what comparing canonical digests decides, without serialising either side; the plan
+digests each spec once, for its fingerprints only.
 """
 
 from __future__ import annotations
@@ -12,7 +16,6 @@ from typing import Any
 
 from core.resources import Action, Change, DesiredResource, FieldDiff, ObservedResource, ResourceRef
 from planner.fields import carry_over, field_diffs, get_path, without
-from planner.fingerprints import spec_digest
 from planner.manifests import IgnoreRule, Sync
 from planner.quantities import parse_bytes
 
@@ -48,9 +51,6 @@ class Diff:
     unchanged: int
     kept: tuple[ObservedResource, ...] = field(default=())
     """Owned objects the repository no longer declares, left alone because prune is off."""
-    desired_digests: Mapping[ResourceRef, str] = field(default_factory=dict)
-    observed_digests: Mapping[ResourceRef, str] = field(default_factory=dict)
-    """Each spec's digest, computed once here and reused for the plan's fingerprints."""
 
 
 def is_conflict(change: Change) -> bool:
@@ -112,31 +112,20 @@ def _touches(diffs: Sequence[FieldDiff], path: str) -> bool:
 
 
 def _changed(
-    want: DesiredResource,
-    found: ObservedResource,
-    paths: tuple[str, ...],
-    *,
-    sync: Sync,
-    same: bool,
+    want: DesiredResource, found: ObservedResource, paths: tuple[str, ...], *, sync: Sync
 ) -> Change | None:
-    """The update or replace taking ``found`` to ``want``, or ``None`` when they agree.
-
-    ``same`` says whether the whole specs' digests are equal; with ignored paths the digests of
-    what remains decide instead.
-    """
+    """The update or replace taking ``found`` to ``want``, or ``None`` when they agree."""
     if paths:
         before, after = without(found.spec, paths), without(want.spec, paths)
-        if spec_digest(before) == spec_digest(after):
+        if before == after:
             return None
         want = DesiredResource(
             want.ref, want.owner, carry_over(want.spec, found.spec, paths),
             want.depends_on, want.immutable, want.secrets,
         )  # fmt: skip
-    elif same:
+    elif want.spec == found.spec:
         return None
     diffs = tuple(field_diffs(found.spec, want.spec))
-    if not diffs:  # equal data written differently (1 and 1.0): nothing to change
-        return None
     immutable = next((p for p in want.immutable if _touches(diffs, p)), "")
     shrink = _smaller_volume(want.ref, found.spec, want.spec)
     if immutable or shrink:
@@ -176,8 +165,6 @@ def diff(
         ignores: each app's ignore rules, by app name.
     """
     rules = ignores or {}
-    wanted = {item.ref: spec_digest(item.spec) for item in desired}
-    digests = {item.ref: spec_digest(item.spec) for item in observed}
     seen = {item.ref: item for item in observed}
     changes: list[Change] = []
     unchanged = 0
@@ -189,8 +176,7 @@ def diff(
             changes.append(_conflict(want, found))
         else:
             paths = ignored_paths(rules.get(want.owner.app, ()), want.ref)
-            same = wanted[want.ref] == digests[found.ref]
-            change = _changed(want, found, paths, sync=sync, same=same)
+            change = _changed(want, found, paths, sync=sync)
             unchanged += change is None
             if change is not None:
                 changes.append(change)
@@ -209,4 +195,4 @@ def diff(
                 reason="no longer declared in the repository (prune is on)",
             )
         )  # fmt: skip
-    return Diff(tuple(changes), unchanged, tuple(kept), wanted, digests)
+    return Diff(tuple(changes), unchanged, tuple(kept))

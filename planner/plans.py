@@ -15,7 +15,6 @@ from core.resources import (
     Change,
     DesiredResource,
     ObservedResource,
-    ResourceRef,
     SecretRef,
 )
 from planner import constraints, costs, policy
@@ -69,20 +68,14 @@ class Plan:
         return tuple(c for c in self.changes if is_conflict(c))
 
 
-def desired_digest(desired: Iterable[DesiredResource], digests: Mapping[ResourceRef, str]) -> str:
+def desired_digest(desired: Iterable[DesiredResource]) -> str:
     """A digest of the whole desired state: every reference, owner and spec digest."""
-    return spec_digest(sorted([str(d.ref), str(d.owner), digests[d.ref]] for d in desired))
+    return spec_digest(sorted([str(d.ref), str(d.owner), spec_digest(d.spec)] for d in desired))
 
 
-def observed_fingerprint(
-    observed: Iterable[ObservedResource], digests: Mapping[ResourceRef, str] | None = None
-) -> str:
+def observed_fingerprint(observed: Iterable[ObservedResource]) -> str:
     """A digest of what was observed; an apply refuses a plan whose world has moved."""
-    known = digests or {}
-    rows = [
-        [str(o.ref), str(o.owner or ""), known.get(o.ref) or spec_digest(o.spec), o.version]
-        for o in observed
-    ]
+    rows = [[str(o.ref), str(o.owner or ""), spec_digest(o.spec), o.version] for o in observed]
     return spec_digest(sorted(rows))
 
 
@@ -154,16 +147,14 @@ def check_policy(
     enforcement: Mapping[str, str],
     overrides: Sequence[PolicyOverride] = (),
 ) -> PolicyReport:
-    """Placement constraints, then every pack's rules, in one report; the input is set once."""
+    """Placement constraints and every pack's rules, from one input and one query."""
     engine, problem = policy.prepared(bundle, document)
     if engine is None:
         return PolicyReport((policy.failure("bundle", problem),), bundle.digest)
-    verdicts, errors = constraints.forbidden(bundle, document, engine=engine)
-    report = policy.evaluate(
-        bundle, document, enforcement=enforcement, overrides=overrides, engine=engine
-    )
-    extra = (*errors, *constraints.vetoes(placements, verdicts))
-    return PolicyReport((*extra, *report.results), report.bundle_digest)
+    found, errors = policy.answers(engine, bundle)
+    verdicts, malformed = constraints.forbidden(found)
+    vetoed = [*errors, *malformed, *constraints.vetoes(placements, verdicts)]
+    return policy.report(bundle, found, enforcement=enforcement, overrides=overrides, errors=vetoed)
 
 
 def _cost_items(resources: Iterable[DesiredResource | ObservedResource]) -> list[costs.Item]:
@@ -216,8 +207,7 @@ def plan_environment(
     cost = costs.estimate(
         _cost_items(ours), _cost_items([*desired, *found.kept]), prices or PriceSheet()
     )
-    wanted = desired_digest(desired, found.desired_digests)
-    seen = observed_fingerprint(observed, found.observed_digests)
+    wanted, seen = desired_digest(desired), observed_fingerprint(observed)
     ident = plan_id(
         commit=commit,
         environment=f"{tenant}/{name}",

@@ -84,31 +84,15 @@ def failure(pack: str, message: str) -> PolicyResult:
     )
 
 
-def _items(raw: str) -> list[Any]:
-    """The value of a query answer; an undefined rule answers ``{}``, which means none."""
+Answers = dict[str, dict[str, Any]]
+"""Each pack's rule values (``deny``, ``warn``, ``forbid`` ...), by pack name."""
+
+
+def _value(raw: str) -> Any:
+    """The value of a query answer, or ``None`` when it is undefined."""
     answer = json.loads(raw)
     rows = answer.get("result", []) if isinstance(answer, dict) else []
-    if not rows:
-        return []
-    value = rows[0]["expressions"][0]["value"]
-    if not isinstance(value, list):
-        raise TypeError(f"expected a set of results, got {type(value).__name__}")
-    return value
-
-
-def _result(pack: str, severity: str, item: Any, level: Enforcement) -> PolicyResult:
-    if isinstance(item, str):
-        return PolicyResult(pack, pack, item, severity, level)
-    if not isinstance(item, dict) or not isinstance(item.get("msg", item.get("message")), str):
-        raise TypeError("a result must be a string or an object with rule and msg")
-    message = str(item.get("msg", item.get("message")))
-    rule = str(item.get("rule") or pack)
-    return PolicyResult(pack, rule, message, severity, level, app=str(item.get("app", "")))
-
-
-def query(engine: Any, path: str, rule: str) -> list[Any]:
-    """The items of one set rule (``deny``, ``warn``, ``forbid``) of one package."""
-    return _items(engine.eval_query_as_json(f"{path}.{rule}"))
+    return rows[0]["expressions"][0]["value"] if rows else None
 
 
 def prepared(bundle: Bundle, document: Mapping[str, Any]) -> tuple[Any, str]:
@@ -124,18 +108,60 @@ def prepared(bundle: Bundle, document: Mapping[str, Any]) -> tuple[Any, str]:
     return engine, ""
 
 
+def answers(engine: Any, bundle: Bundle) -> tuple[Answers, list[PolicyResult]]:
+    """Every pack's rules in one query; after a failure, pack by pack, so that the error names
+    the pack it came from (and the other packs still answer)."""
+    parts = ", ".join(f"{json.dumps(pack)}: {path}" for pack, path in sorted(bundle.packs.items()))
+    try:
+        value = _value(engine.eval_query_as_json("{" + parts + "}"))
+        if isinstance(value, dict):
+            return value, []
+    except Exception:  # noqa: S110 - retried pack by pack below, where the error is reported
+        pass
+    found: Answers = {}
+    errors: list[PolicyResult] = []
+    for pack, path in sorted(bundle.packs.items()):
+        try:
+            value = _value(engine.eval_query_as_json(path))
+            found[pack] = value if isinstance(value, dict) else {}
+        except Exception as error:  # any failure of a gate must deny, whatever it is
+            errors.append(failure(pack, f"{path} failed: {error_text(error)}"))
+    return found, errors
+
+
+def items(values: Mapping[str, Any], rule: str) -> list[Any]:
+    """The results of one set rule of a pack; an undefined rule has none.
+
+    Raises:
+        TypeError: the rule is not a set (a policy bug, reported as an evaluation error).
+    """
+    value = values.get(rule, [])
+    if not isinstance(value, list):
+        raise TypeError(f"{rule} must be a set of results, got {type(value).__name__}")
+    return value
+
+
+def _result(pack: str, severity: str, item: Any, level: Enforcement) -> PolicyResult:
+    if isinstance(item, str):
+        return PolicyResult(pack, pack, item, severity, level)
+    if not isinstance(item, dict) or not isinstance(item.get("msg", item.get("message")), str):
+        raise TypeError("a result must be a string or an object with rule and msg")
+    message = str(item.get("msg", item.get("message")))
+    rule = str(item.get("rule") or pack)
+    return PolicyResult(pack, rule, message, severity, level, app=str(item.get("app", "")))
+
+
 def _level(pack: str, enforcement: Mapping[str, str]) -> Enforcement:
     return Enforcement(enforcement.get(pack, Enforcement.HARD_MANDATORY.value))
 
 
-def _evaluate_pack(engine: Any, pack: str, path: str, level: Enforcement) -> list[PolicyResult]:
+def _pack_results(pack: str, values: Mapping[str, Any], level: Enforcement) -> list[PolicyResult]:
     found: list[PolicyResult] = []
     for severity in RULE_KINDS:
         try:
-            items = query(engine, path, severity)
-            found.extend(_result(pack, severity, item, level) for item in items)
-        except Exception as error:  # any failure of a gate must deny, whatever it is
-            found.append(failure(pack, f"{path}.{severity} failed: {error_text(error)}"))
+            found.extend(_result(pack, severity, item, level) for item in items(values, severity))
+        except TypeError as error:
+            found.append(failure(pack, f"{pack}.{severity}: {error}"))
     return found
 
 
@@ -151,13 +177,31 @@ def _apply_overrides(
     ]
 
 
+def report(
+    bundle: Bundle,
+    found: Answers,
+    *,
+    enforcement: Mapping[str, str],
+    overrides: Sequence[PolicyOverride] = (),
+    errors: Sequence[PolicyResult] = (),
+) -> PolicyReport:
+    """The deny and warn results of every pack's answers, with enforcement and overrides."""
+    results = list(errors)
+    for pack in sorted(bundle.packs):
+        if pack != "placement":  # placement constraints answer `forbid` (planner.constraints)
+            level = _level(pack, enforcement)
+            results.extend(_pack_results(pack, found.get(pack, {}), level))
+    results = _apply_overrides(results, overrides)
+    results.sort(key=lambda r: (r.severity, r.pack, r.rule, r.app, r.message))
+    return PolicyReport(tuple(results), bundle.digest)
+
+
 def evaluate(
     bundle: Bundle,
     document: Mapping[str, Any],
     *,
     enforcement: Mapping[str, str],
     overrides: Sequence[PolicyOverride] = (),
-    engine: Any = None,
 ) -> PolicyReport:
     """Run every pack's ``deny`` and ``warn`` rules on ``document``.
 
@@ -166,18 +210,9 @@ def evaluate(
         document: the policy input (see docs/policies.md).
         enforcement: pack name to level; packs not named are hard-mandatory.
         overrides: approvals of soft-mandatory denials.
-        engine: an engine ``prepared`` with this bundle and document, to share its input.
     """
-    problem = ""
-    if engine is None:
-        engine, problem = prepared(bundle, document)
+    engine, problem = prepared(bundle, document)
     if engine is None:
         return PolicyReport((failure("bundle", problem),), bundle.digest)
-    results: list[PolicyResult] = []
-    for pack in sorted(bundle.packs):
-        if pack == "placement":
-            continue  # placement constraints answer `forbid`, read by planner.constraints
-        results.extend(_evaluate_pack(engine, pack, bundle.packs[pack], _level(pack, enforcement)))
-    results = _apply_overrides(results, overrides)
-    results.sort(key=lambda r: (r.severity, r.pack, r.rule, r.app, r.message))
-    return PolicyReport(tuple(results), bundle.digest)
+    found, errors = answers(engine, bundle)
+    return report(bundle, found, enforcement=enforcement, overrides=overrides, errors=errors)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 from core.hashing import digest
 from core.resources import OwnerKey, SecretRef
@@ -59,9 +60,33 @@ class RenderContext:
         """The platform-wide name stem of an app: ``<tenant>-<env>-<app>``."""
         return f"{self.tenant}-{self.environment}-{app}"
 
-    def apps_on(self, target: Target) -> list[str]:
-        """The names of the apps placed on ``target``, sorted."""
-        return sorted(name for name, item in self.placements.items() if item.target is target)
+    @cached_property
+    def _on(self) -> dict[Target, tuple[str, ...]]:
+        return {
+            target: tuple(sorted(n for n, p in self.placements.items() if p.target is target))
+            for target in Target
+        }
+
+    @cached_property
+    def _admitting(self) -> dict[str, tuple[str, ...]]:
+        found: dict[str, list[str]] = {}
+        for name in sorted(self.apps):
+            for peer in self.apps[name].spec.network.allow_from:
+                found.setdefault(peer, []).append(name)
+        return {peer: tuple(names) for peer, names in found.items()}
+
+    def apps_on(self, target: Target) -> tuple[str, ...]:
+        """The names of the apps placed on ``target``, sorted (computed once per render)."""
+        return self._on[target]
+
+    def is_on(self, app: str, target: Target) -> bool:
+        """True when ``app`` is placed on ``target``."""
+        placed = self.placements.get(app)
+        return placed is not None and placed.target is target
+
+    def admitting(self, app: str, target: Target) -> list[str]:
+        """The apps on ``target`` whose ``allowFrom`` names ``app``: where it may connect to."""
+        return [peer for peer in self._admitting.get(app, ()) if self.is_on(peer, target)]
 
     def secret_envs(self, app: Application) -> list[SecretEnv]:
         """The app's secret-valued environment variables, by name, with known versions."""

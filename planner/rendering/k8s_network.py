@@ -32,8 +32,8 @@ def _peer(name: str) -> JsonObject:
 
 
 def _ingress_rules(ctx: RenderContext, app: Application) -> list[JsonObject]:
-    on_kubernetes = set(ctx.apps_on(Target.KUBERNETES))
-    peers = [_peer(name) for name in app.spec.network.allow_from if name in on_kubernetes]
+    allowed = app.spec.network.allow_from
+    peers = [_peer(name) for name in allowed if ctx.is_on(name, Target.KUBERNETES)]
     rules: list[JsonObject] = []
     if peers:
         rule: JsonObject = {"from": peers}
@@ -62,13 +62,12 @@ def _egress_rules(ctx: RenderContext, app: Application) -> list[JsonObject]:
             rule["ports"] = [{"protocol": "TCP", "port": port}]
         rules.append(rule)
     name = app.metadata.name
-    for peer in ctx.apps_on(Target.KUBERNETES):
+    for peer in ctx.admitting(name, Target.KUBERNETES):
         target = ctx.apps[peer]
-        if name in target.spec.network.allow_from:
-            rule = {"to": [_peer(peer)]}
-            if target.spec.ports:
-                rule["ports"] = _app_ports(target)
-            rules.append(rule)
+        rule = {"to": [_peer(peer)]}
+        if target.spec.ports:
+            rule["ports"] = _app_ports(target)
+        rules.append(rule)
     return rules
 
 

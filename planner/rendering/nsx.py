@@ -122,62 +122,47 @@ def _rule(
     }
 
 
-def _rules(ctx: RenderContext, app: Application) -> list[JsonObject]:
-    name = app.metadata.name
-    own = group_path(ctx, name)
-    on_vm = set(ctx.apps_on(Target.VM))
-    ports = [(p.protocol, p.port) for p in app.spec.ports]
+def _ports(app: Application) -> list[tuple[str, int]]:
+    return [(p.protocol, p.port) for p in app.spec.ports]
+
+
+def _inbound(ctx: RenderContext, app: Application, own: str) -> list[JsonObject]:
     rules = [
-        _rule(
-            f"allow-from-{peer}",
-            src=[group_path(ctx, peer)],
-            dst=[own],
-            ports=ports,
-            action="ALLOW",
-            direction="IN",
-        )
+        _rule(f"allow-from-{peer}", src=[group_path(ctx, peer)], dst=[own], ports=_ports(app),
+              action="ALLOW", direction="IN")
         for peer in app.spec.network.allow_from
-        if peer in on_vm
-    ]
+        if ctx.is_on(peer, Target.VM)
+    ]  # fmt: skip
     if app.spec.expose is not None:
         port = next(p for p in app.spec.ports if p.name == app.spec.expose.port)
         rules.append(
-            _rule(
-                "allow-load-balancer",
-                src=["ANY"],
-                dst=[own],
-                ports=[(port.protocol, port.port)],
-                action="ALLOW",
-                direction="IN",
-            )
-        )
+            _rule("allow-load-balancer", src=["ANY"], dst=[own], ports=[(port.protocol, port.port)],
+                  action="ALLOW", direction="IN")
+        )  # fmt: skip
+    return rules
+
+
+def _outbound(ctx: RenderContext, app: Application, own: str) -> list[JsonObject]:
+    rules = []
     for index, text in enumerate(app.spec.network.egress):
-        cidr, port_number = parse_egress(text)
-        egress_ports = [("TCP", port_number)] if port_number is not None else []
+        cidr, port = parse_egress(text)
+        ports = [("TCP", port)] if port is not None else []
         rules.append(
-            _rule(
-                f"allow-egress-{index}",
-                src=[own],
-                dst=[cidr],
-                ports=egress_ports,
-                action="ALLOW",
-                direction="OUT",
-            )
-        )
-    for peer in sorted(on_vm):
-        target = ctx.apps[peer]
-        if name in target.spec.network.allow_from:
-            peer_ports = [(p.protocol, p.port) for p in target.spec.ports]
-            rules.append(
-                _rule(
-                    f"allow-to-{peer}",
-                    src=[own],
-                    dst=[group_path(ctx, peer)],
-                    ports=peer_ports,
-                    action="ALLOW",
-                    direction="OUT",
-                )
-            )
+            _rule(f"allow-egress-{index}", src=[own], dst=[cidr], ports=ports,
+                  action="ALLOW", direction="OUT")
+        )  # fmt: skip
+    for peer in ctx.admitting(app.metadata.name, Target.VM):
+        rules.append(
+            _rule(f"allow-to-{peer}", src=[own], dst=[group_path(ctx, peer)],
+                  ports=_ports(ctx.apps[peer]), action="ALLOW", direction="OUT")
+        )  # fmt: skip
+    return rules
+
+
+def _rules(ctx: RenderContext, app: Application) -> list[JsonObject]:
+    """Allows first, then a default drop for each direction the app restricts."""
+    own = group_path(ctx, app.metadata.name)
+    rules = _inbound(ctx, app, own) + _outbound(ctx, app, own)
     if app.spec.network.allow_from:
         rules.append(
             _rule("deny-in", src=["ANY"], dst=[own], ports=[], action="DROP", direction="IN")
@@ -199,7 +184,7 @@ def _policy(ctx: RenderContext, app: Application, group: ResourceRef) -> Desired
     peers = tuple(
         ResourceRef(Platform.NSX, "Group", object_id(ctx, peer, "group"), DOMAIN)
         for peer in app.spec.network.allow_from
-        if peer in set(ctx.apps_on(Target.VM)) and peer != name
+        if ctx.is_on(peer, Target.VM) and peer != name
     )
     fields = {"category": "Application", "scope": [group_path(ctx, name)], "rules": rules}
     return _wrap(ctx, name, "SecurityPolicy", "policy", fields, depends_on=(group, *peers))

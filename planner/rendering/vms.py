@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from core.resources import DesiredResource, JsonObject, Platform, ResourceRef
 from planner.manifests import Application, VsphereSite
-from planner.placement import Target
 from planner.quantities import parse_bytes, parse_cpu_millicores
 from planner.rendering import cloudinit
 from planner.rendering.common import RenderContext, versions_text
@@ -107,7 +106,3 @@ def render_app(
         )
     return found
 
-
-def apps(ctx: RenderContext) -> list[str]:
-    """The apps this renderer handles."""
-    return ctx.apps_on(Target.VM)

@@ -128,7 +128,7 @@ def explain_command(
             raise RxtError(f"no app '{app_name}' in {env_dir}", hint=f"apps here: {known}")
         placements = place_environment(view)
         bundle = build_bundle(view.environment.spec.policy.packs, view.policy_files)
-        verdicts, errors = constraints.forbidden(bundle, policy_input(view, placements))
+        verdicts, errors = constraints.constraints_of(bundle, policy_input(view, placements))
         resources = render_placed(view, placements)
     except RxtError as error:
         raise _fail(error) from error

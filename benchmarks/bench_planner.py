@@ -1,0 +1,254 @@
+"""Planner bars: P1 (no-change plan at 1k and 10k), P2 (1 % drift against DeepDiff), P7 (policy
+decisions) and P9 (peak memory of a plan).
+
+Run with ``python -m benchmarks planner``. Environments are generated: two Kubernetes apps (six
+objects each) for every VM app (seven objects on vSphere and NSX), observed from the fake world.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+import tracemalloc
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from deepdiff import DeepDiff
+
+import planner.diffing
+import planner.fields
+from benchmarks.harness import Row, best_of
+from core.resources import Action, Change, DesiredResource, ObservedResource, Platform
+from drivers.fake import FakeWorld
+from drivers.protocol import Scope
+from planner.bundles import build_bundle
+from planner.diffing import diff
+from planner.manifests import Application, Environment
+from planner.placement import place_environment
+from planner.plans import check_policy, plan_environment, policy_input
+from planner.rendering import render_environment
+
+SITES: dict[str, Any] = {
+    "vsphere": {"site": "sddc", "datacenter": "DC0", "cluster": "C0", "folder": "bench-prod",
+                "network": "VM Network", "template": "ubuntu"},
+    "nsx": {"site": "nsx", "tier1": "bench-t1"},
+    "kubernetes": {"site": "spot", "namespace": "bench-prod"},
+}  # fmt: skip
+SECRET = {"secretRef": {"path": "shop/db", "key": "password"}}
+
+
+@dataclass(frozen=True)
+class BenchView:
+    """A generated environment, shaped like ``planner.loading.LoadedEnvironment``."""
+
+    environment: Environment
+    apps: Mapping[str, Application]
+    policy_files: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.environment.metadata.name
+
+
+def _app(name: str, **spec: Any) -> Application:
+    body = {
+        "image": f"registry.example.com/bench/{name}:1.0.0",
+        "replicas": 2,
+        "resources": {"cpu": "500m", "memory": "512Mi"},
+        "ports": [{"name": "http", "port": 8080}],
+        "health": {"path": "/healthz", "port": "http"},
+        "expose": {"host": f"{name}.example.com", "port": "http", "tls": True},
+        **spec,
+    }
+    document = {"apiVersion": "deploy.rxt.io/v1", "kind": "Application",
+                "metadata": {"name": name, "labels": {"team": "bench"}}, "spec": body}  # fmt: skip
+    return Application.model_validate(document)
+
+
+def environment(resources: int) -> BenchView:
+    """An environment rendering to at least ``resources`` objects."""
+    env = Environment.model_validate(
+        {"apiVersion": "deploy.rxt.io/v1", "kind": "Environment",
+         "metadata": {"name": "prod", "tenant": "bench"},
+         "spec": {"sites": SITES, "sync": {"prune": True}, "policy": {"packs": ["baseline"]}}}
+    )  # fmt: skip
+    apps: dict[str, Application] = {}
+    count, index = 1, 0  # the namespace
+    while count < resources:
+        if index % 3 == 2:
+            name = f"vm{index}"
+            apps[name] = _app(
+                name, placement={"target": "vm"}, network={"allowFrom": [f"vm{index - 3}"]}
+            )
+            count += 7
+        else:
+            name = f"svc{index}"
+            spec = {"env": {"DB_PASSWORD": SECRET, "MODE": "x"}, "autoscale": {"min": 2, "max": 4},
+                    "network": {"egress": ["10.0.0.0/8:443"]}}  # fmt: skip
+            apps[name] = _app(name, **spec)
+            count += 6
+        index += 1
+    return BenchView(env, apps)
+
+
+def converged(view: BenchView) -> FakeWorld:
+    """The fake world after applying every desired resource."""
+    world = FakeWorld()
+    drivers = world.drivers()
+    for item in render_environment(view):
+        drivers[item.ref.platform].apply(Change(Action.CREATE, item.ref, item.owner, desired=item))
+    return world
+
+
+def observe(world: FakeWorld) -> list[ObservedResource]:
+    """What the fake drivers report for the environment."""
+    sites = {
+        Platform.KUBERNETES: {"namespace": "bench-prod"},
+        Platform.VSPHERE: {"folder": "bench-prod"},
+        Platform.NSX: {},
+    }
+    return world.observe(Scope("bench", "prod"), sites=sites)
+
+
+def _no_change_plan(view: BenchView, world: FakeWorld) -> Callable[[], None]:
+    def work() -> None:
+        plan = plan_environment(view, observe(world))
+        if plan.changes:
+            raise AssertionError(f"a converged world planned {len(plan.changes)} changes")
+
+    return work
+
+
+def p1() -> Row:
+    times: dict[int, float] = {}
+    sizes: dict[int, int] = {}
+    for n, repeats in ((1000, 3), (10_000, 2)):
+        view = environment(n)
+        world = converged(view)
+        sizes[n] = len(world.objects)
+        times[n] = best_of(repeats, _no_change_plan(view, world))
+    ratio = times[10_000] / times[1000]
+    figures = (f"1k ({sizes[1000]}): {times[1000]:.3f} s; 10k ({sizes[10_000]}): "
+               f"{times[10_000]:.3f} s; ratio {ratio:.1f}")  # fmt: skip
+    passed = ratio <= 12 and times[1000] <= 1.0
+    return Row("P1", "no-change plan, fake drivers", figures, "ratio <= 12; 1k <= 1 s", passed)
+
+
+def _drifted(
+    view: BenchView, share: float
+) -> tuple[list[DesiredResource], list[ObservedResource], int]:
+    desired = render_environment(view)
+    observed = []
+    step = int(1 / share)
+    drifted = 0
+    for index, item in enumerate(desired):
+        spec = dict(item.spec)
+        if index % step == step // 2:
+            spec["drifted-by-hand"] = index
+            drifted += 1
+        observed.append(ObservedResource(item.ref, item.owner, spec))
+    return desired, observed, drifted
+
+
+def p2() -> Row:
+    view = environment(1000)
+    desired, observed, drifted = _drifted(view, 0.01)
+    calls = 0
+    real = planner.fields.field_diffs
+
+    def counting(before: Any, after: Any, *, prefix: str = "") -> Any:
+        nonlocal calls
+        calls += 1
+        return real(before, after, prefix=prefix)
+
+    sync = view.environment.spec.sync
+
+    def ours() -> None:
+        fresh_desired = [
+            DesiredResource(d.ref, d.owner, d.spec, d.depends_on, d.immutable) for d in desired
+        ]
+        fresh_observed = [ObservedResource(o.ref, o.owner, o.spec) for o in observed]
+        result = diff(fresh_desired, fresh_observed, tenant="bench", environment="prod", sync=sync)
+        if len(result.changes) != drifted:
+            raise AssertionError(f"{len(result.changes)} changes for {drifted} drifted resources")
+
+    vars(planner.diffing)["field_diffs"] = counting  # count the differ's calls in the diff
+    try:
+        calls = 0
+        ours()
+        calls_per_run = calls
+        mine = best_of(5, ours)
+    finally:
+        vars(planner.diffing)["field_diffs"] = real
+    before = {str(o.ref): dict(o.spec) for o in observed}
+    after = {str(d.ref): dict(d.spec) for d in desired}
+    theirs = best_of(1, lambda: DeepDiff(before, after))
+    ratio = theirs / mine
+    figures = (f"N={len(desired)}, drifted {drifted}: ours {mine * 1000:.1f} ms, DeepDiff "
+               f"{theirs:.2f} s, {ratio:.0f}x; field differ calls {calls_per_run}")  # fmt: skip
+    passed = ratio >= 50 and calls_per_run == drifted
+    return Row("P2", "1 % drift diff vs DeepDiff", figures, ">= 50x; differ once per drift", passed)
+
+
+def _decision_times(view: BenchView) -> list[float]:
+    """One decision: one app's input against every enabled pack, constraints included."""
+    placements = place_environment(view)
+    bundle = build_bundle(view.environment.spec.policy.packs, {})
+    times = []
+    for _ in range(3):
+        for name, item in view.apps.items():
+            single = BenchView(view.environment, {name: item})
+            document = policy_input(single, {name: placements[name]})
+            start = time.perf_counter()
+            check_policy(bundle, document, placements=placements, enforcement={})
+            times.append(time.perf_counter() - start)
+    return times
+
+
+def p7() -> Row:
+    view = environment(1000)
+    world = converged(view)
+    observed = observe(world)
+    times = sorted(_decision_times(view))
+    p99 = times[int(len(times) * 0.99) - 1]
+    placements = place_environment(view)
+    bundle = build_bundle(view.environment.spec.policy.packs, {})
+    document = policy_input(view, placements, desired=render_environment(view))
+    whole = best_of(
+        3, lambda: check_policy(bundle, document, placements=placements, enforcement={})
+    )
+    plan = best_of(3, lambda: plan_environment(view, observed))
+    share = whole / plan
+    figures = (f"decision p50 {statistics.median(times) * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms "
+               f"({len(times)} decisions); whole environment {whole * 1000:.0f} ms of a "
+               f"{plan * 1000:.0f} ms plan = {share:.0%}")  # fmt: skip
+    return Row("P7", "policy decision (regorus)", figures, "p99 <= 1 ms; <= 10 % of plan",
+               p99 <= 0.001 and share <= 0.10)  # fmt: skip
+
+
+def _peak(n: int) -> tuple[int, float]:
+    view = environment(n)
+    observed = observe(converged(view))
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    plan_environment(view, observed)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return len(observed), peak / 2**20
+
+
+def p9() -> Row:
+    measured = [_peak(n) for n in (1000, 2000, 4000)]
+    per_thousand = [mb / (count / 1000) for count, mb in measured]
+    growth = per_thousand[-1] / per_thousand[0]
+    figures = "; ".join(f"{count}: {mb:.1f} MB" for count, mb in measured)
+    figures += f"; per 1k {per_thousand[0]:.1f} -> {per_thousand[-1]:.1f} MB (x{growth:.2f})"
+    passed = max(per_thousand) <= 50 and growth <= 1.5
+    return Row(
+        "P9", "peak memory of a plan (tracemalloc)", figures, "<= 50 MB / 1k; linear", passed
+    )
+
+
+def run() -> list[Row]:
+    return [p1(), p2(), p7(), p9()]
