@@ -60,7 +60,7 @@ class Notifier:
             return False
         key = _key(environment, revision, event)
         if not self.catalog.first_delivery(NOTIFY_PROVIDER, key, body_digest=key):
-            log.info("notification.skipped", environment=environment, event=event, why="sent")
+            log.info("notification.skipped", environment=environment, kind=event, why="sent")
             return False
         for url in self.urls:
             self._post(url, message)

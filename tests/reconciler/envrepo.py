@@ -42,7 +42,7 @@ def environment_yaml(
         "spec:\n  sites:\n"
         f"    kubernetes: {{site: spot, namespace: {namespace}}}\n{vsphere}"
         "  sync: {auto: true, prune: true, confirmPrune: [vm, volume]}\n"
-        f"  drift: {{interval: {interval}, mode: {mode}}}\n"
+        f"  drift: {{interval: '{interval}', mode: {mode}}}\n"
         f"  policy: {{packs: {packs}}}\n"
     )
 

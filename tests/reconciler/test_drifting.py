@@ -1,0 +1,167 @@
+"""Drift checks against the fake world: statuses, per-field diffs, events, notifications sent
+once, healing through the same gate as a push, and one check per environment at a time."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from dataclasses import replace
+
+import pytest
+
+from core.resources import Platform, ResourceRef
+from drivers.fake import FakeWorld
+from reconciler import events, history
+from reconciler.drifting import DriftChecker
+from reconciler.notifying import Notifier
+from reconciler.reconciling import Reconciler
+from state.models import DriftStatus
+from state.store import Store
+from tests.reconciler.chat import chat_server
+from tests.reconciler.envrepo import EnvRepo
+
+DEPLOYMENT = ResourceRef(Platform.KUBERNETES, "Deployment", "web", "acme-prod")
+VM = ResourceRef(Platform.VSPHERE, "VirtualMachine", "acme-prod-db-0", "acme-prod")
+
+
+def edit_by_hand(world: FakeWorld, ref: ResourceRef, path: list[str], value: object) -> None:
+    """Change one field of an object behind the engine's back, as a person with a console."""
+    item = world.objects[ref]
+    spec = copy.deepcopy(dict(item.spec))
+    node = spec
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    world.objects[ref] = replace(item, spec=spec)
+
+
+def applied(env_repo: EnvRepo, reconciler: Reconciler, **options: str) -> None:
+    result = reconciler.reconcile(env_repo.target(), env_repo.initial(**options))
+    assert result.status == "succeeded"
+
+
+def test_an_environment_never_applied_has_never_run_drift_checks(
+    env_repo: EnvRepo, reconciler: Reconciler
+) -> None:
+    env_repo.initial()
+    outcome = DriftChecker(reconciler).check(env_repo.target())
+    assert outcome.status is DriftStatus.NEVER_RUN
+
+
+def test_an_untouched_environment_is_ok_and_raises_no_event(
+    env_repo: EnvRepo, reconciler: Reconciler, store: Store
+) -> None:
+    applied(env_repo, reconciler)
+    before = len(store.outbox.unsent(limit=1000))
+    outcome = DriftChecker(reconciler).check(env_repo.target())
+    assert outcome.status is DriftStatus.OK
+    assert len(store.outbox.unsent(limit=1000)) == before
+    assert store.catalog.latest_drift(1) is DriftStatus.OK
+
+
+def test_hand_edits_are_reported_field_by_field_and_raise_a_drift_event(
+    env_repo: EnvRepo, reconciler: Reconciler, world: FakeWorld, store: Store
+) -> None:
+    applied(env_repo, reconciler)
+    edit_by_hand(world, DEPLOYMENT, ["spec", "replicas"], 7)
+    edit_by_hand(world, VM, ["cpu"], 8)
+    del world.objects[ResourceRef(Platform.KUBERNETES, "Service", "web", "acme-prod")]
+
+    outcome = DriftChecker(reconciler).check(env_repo.target())
+
+    assert outcome.status is DriftStatus.DRIFTED
+    by_ref = {item["ref"]: item for item in outcome.items}
+    assert by_ref[str(DEPLOYMENT)]["fields"] == [
+        {"path": "spec.replicas", "expected": 2, "actual": 7}
+    ]
+    assert by_ref[str(VM)]["fields"] == [{"path": "cpu", "expected": 2, "actual": 8}]
+    assert by_ref["kubernetes:Service/acme-prod/web"]["drift"].startswith("missing")
+    report = history.latest_drift(store.database, 1)
+    assert report is not None
+    assert report.status is DriftStatus.DRIFTED
+    assert [d["ref"] for d in report.diffs] == sorted(by_ref)
+    assert events.DRIFT_DETECTED in [e.type for e in store.outbox.unsent(limit=1000)]
+
+
+def test_report_mode_leaves_drift_in_place_and_heal_mode_reverts_it_through_a_run(
+    env_repo: EnvRepo, reconciler: Reconciler, world: FakeWorld, store: Store
+) -> None:
+    applied(env_repo, reconciler, mode="heal")
+    edit_by_hand(world, DEPLOYMENT, ["spec", "replicas"], 7)
+
+    outcome = DriftChecker(reconciler).check(env_repo.target())
+
+    assert outcome.healed is not None
+    assert outcome.healed.status == "succeeded"
+    assert world.objects[DEPLOYMENT].spec["spec"]["replicas"] == 2
+    assert DriftChecker(reconciler).check(env_repo.target()).status is DriftStatus.OK
+    runs = [e for e in store.outbox.unsent(limit=1000) if e.type == events.APPLY_SUCCEEDED]
+    assert len(runs) == 2
+
+
+def test_report_mode_does_not_revert(
+    env_repo: EnvRepo, reconciler: Reconciler, world: FakeWorld
+) -> None:
+    applied(env_repo, reconciler, mode="report")
+    edit_by_hand(world, DEPLOYMENT, ["spec", "replicas"], 7)
+    outcome = DriftChecker(reconciler).check(env_repo.target())
+    assert outcome.healed is None
+    assert world.objects[DEPLOYMENT].spec["spec"]["replicas"] == 7
+
+
+def test_a_disabled_schedule_is_reported_as_disabled(
+    env_repo: EnvRepo, reconciler: Reconciler
+) -> None:
+    applied(env_repo, reconciler, interval="0")
+    assert DriftChecker(reconciler).check(env_repo.target()).status is DriftStatus.DISABLED
+
+
+def test_a_failing_observation_is_an_error_report_not_a_silent_pause(
+    env_repo: EnvRepo, reconciler: Reconciler, store: Store
+) -> None:
+    applied(env_repo, reconciler)
+    reconciler.sites.drivers.clear()
+    outcome = DriftChecker(reconciler).check(env_repo.target())
+    assert outcome.status is DriftStatus.ERROR
+    assert "no kubernetes connection" in outcome.error or "no vsphere" in outcome.error
+
+
+def test_a_drift_is_notified_once_per_revision_and_a_new_drift_again(
+    env_repo: EnvRepo, reconciler: Reconciler, world: FakeWorld, store: Store
+) -> None:
+    applied(env_repo, reconciler)
+    with chat_server() as (url, received):
+        checker = DriftChecker(reconciler, notifier=Notifier(store.catalog, urls=[url]))
+        edit_by_hand(world, DEPLOYMENT, ["spec", "replicas"], 7)
+        checker.check(env_repo.target())
+        checker.check(env_repo.target())
+        assert len(received) == 1
+        assert "spec.replicas expected 2, found 7" in received[0]["blocks"][1]["text"]["text"]
+        edit_by_hand(world, DEPLOYMENT, ["spec", "replicas"], 9)
+        checker.check(env_repo.target())
+        assert len(received) == 2
+        assert received[1]["text"].startswith("Drift in acme/prod")
+
+
+def test_a_second_check_of_an_environment_being_checked_is_skipped(
+    env_repo: EnvRepo, reconciler: Reconciler, store: Store
+) -> None:
+    applied(env_repo, reconciler)
+    lease = store.leases.acquire("drift:acme/prod", holder="other", ttl=dt.timedelta(minutes=1))
+    assert lease is not None
+    outcome = DriftChecker(reconciler).check(env_repo.target())
+    assert "running" in outcome.error
+    assert history.latest_drift(store.database, 1) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "kubernetes:Deployment/acme-prod/web",
+        "nsx:Segment/acme-prod-db-segment",
+        "vsphere:VirtualMachine/dc/vm/folder/acme-prod-db-0",
+        "kubernetes:Namespace/acme-prod",
+    ],
+)
+def test_stored_references_read_back_to_the_same_reference(text: str) -> None:
+    assert str(history.decode_ref(text)) == text
