@@ -18,6 +18,7 @@ import httpx
 
 from core.logs import get_logger
 from drivers.nsx.errors import (
+    FatalError,
     PlatformError,
     SessionRejected,
     StaleRevision,
@@ -153,6 +154,11 @@ class NsxClient:
         self.calls += 1
         try:
             response = self._http.request(method, url, params=params, json=body)
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as error:
+            raise FatalError(
+                f"NSX URL {self.settings.url!r} is not usable: {error}",
+                hint="set the NSX URL to https://<manager>",
+            ) from error
         except httpx.TimeoutException as error:
             raise _Retry("timeout", f"NSX timed out on {what}") from error
         except httpx.HTTPError as error:  # resets, refused connections, protocol errors

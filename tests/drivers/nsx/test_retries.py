@@ -139,3 +139,14 @@ def test_observe_follows_cursors_and_keeps_only_our_tagged_objects() -> None:
         driver.close()
         # 4 objects of each kind (5 segments) on pages of 2, plus one read per policy
         assert paged.calls("GET") - before == 2 + 2 + (2 + 3) + 2 + 3
+
+
+@pytest.mark.parametrize("url", ["ftp://nsx.example", "not a url"])
+def test_an_unusable_url_is_fatal_at_once(url: str) -> None:
+    sleeps: list[float] = []
+    driver = NsxDriver(NsxSettings(url=url, username="u", password="p"), sleep=sleeps.append)
+    with pytest.raises(FatalError, match="not usable") as caught:
+        driver.observe(Scope("acme", "prod"))
+    driver.close()
+    assert sleeps == []
+    assert not isinstance(caught.value, httpx.HTTPError)
