@@ -13,15 +13,18 @@ import re
 from typing import Any
 
 import jsonschema
+from kubernetes_validate.utils import all_versions
 from referencing import Registry, Resource
 
-SUPPORTED_MINORS = tuple(range(25, 38))
+SUPPORTED_MINORS = tuple(sorted({int(v.split(".")[1]) for v in all_versions()}))
+"""The minor versions ``kubernetes-validate`` ships schemas for (1.25 to 1.37 in 1.37.0)."""
 
 
 def schema_dir(minor: int, *, strict: bool) -> str:
     """The folder of ``kubernetes-validate`` that holds this version's schemas."""
     if minor not in SUPPORTED_MINORS:
-        raise ValueError(f"Kubernetes 1.{minor} has no schemas here; use 1.25 to 1.37")
+        low, high = SUPPORTED_MINORS[0], SUPPORTED_MINORS[-1]
+        raise ValueError(f"Kubernetes 1.{minor} has no schemas here; use 1.{low} to 1.{high}")
     return f"v1.{minor}.0-local" + ("-strict" if strict else "")
 
 

@@ -244,3 +244,9 @@ def test_a_list_item_no_longer_sent_is_removed_whole(api: k8s.ApiClient, namespa
     apply(api, with_volume)
     after = apply(api, deployment("web", namespace))
     assert after.spec.template.spec.volumes is None
+
+
+@pytest.mark.parametrize("minor", [24, 99])
+def test_a_version_without_schemas_is_refused_at_start(minor: int) -> None:
+    with pytest.raises(ValueError, match="has no schemas here"):
+        Store(minor=minor)

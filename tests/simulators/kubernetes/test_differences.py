@@ -132,7 +132,15 @@ def _unknown_fields_are_kept_without_strict_validation(
     assert (code, created.get("extra")) == (201, "kept")  # real: dropped with a warning
 
 
+def _no_openapi_document(server: FakeApiServer, api: k8s.ApiClient, namespace: str) -> None:
+    code, _ = raw(api, "GET", "/openapi/v2")
+    assert code == 404  # so kubectl needs --validate=false
+
+
 DIFFERENCES = {
+    "no OpenAPI document is served": Difference(
+        "/openapi/v2 and /openapi/v3 describe every kind", _no_openapi_document
+    ),
     "watch is not served": Difference("watch streams events", _watch_is_refused),
     "strategic merge patch is not served": Difference(
         "patches merge by the schema's patch strategy", _strategic_merge_is_refused
