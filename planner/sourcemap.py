@@ -8,12 +8,13 @@ aliases, custom tags, duplicate keys, deep nesting, several documents. Called by
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml import events as ev
+from ruamel.yaml.error import YAMLError
 
 from core.errors import Location, ManifestError
 
@@ -27,6 +28,8 @@ PathKey = tuple[str | int, ...]
 
 _CORE = "tag:yaml.org,2002:"
 _NULL = re.compile(r"^(~|null|Null|NULL|)$")
+# A plain scalar starting with anything else is a string; checked first because it is common.
+_SPECIAL_STARTS = frozenset("0123456789+-.~nNtTfF")
 _BOOL = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
 _INT = re.compile(r"^[-+]?[0-9]+$")
 _INT_OCT = re.compile(r"^0o[0-7]+$")
@@ -77,6 +80,14 @@ def _decode(data: str | bytes, *, path: str) -> str:
             hint="split the application or move large values out of the manifest",
         )
     if isinstance(data, str):
+        try:
+            data.encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise _fail(
+                f"text holds a lone surrogate at character {error.start}, which is not Unicode",
+                path=path,
+                hint="save the file as UTF-8",
+            ) from error
         return data
     try:
         return data.decode("utf-8-sig")
@@ -86,22 +97,35 @@ def _decode(data: str | bytes, *, path: str) -> str:
         ) from error
 
 
-def _events(text: str, *, path: str) -> Iterator[Any]:
-    """Parser events; any failure of the YAML parser itself becomes a ManifestError."""
-    # typ=safe uses the C parser when ruamel.yaml.clib is installed, else the pure one.
-    stream = YAML(typ="safe", pure=False).parse(text)
-    while True:
-        try:
-            event = next(stream)
-        except StopIteration:
-            return
-        except Exception as error:  # the parser is third-party code fed hostile input
-            mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
-            problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-            raise _fail(
-                f"not valid YAML: {problem}", path=path, mark=mark, hint="check the syntax"
-            ) from error
-        yield event
+def _c_parser() -> Any:
+    """ruamel.yaml's C parser class, or None when ruamel.yaml.clib is not installed."""
+    parser = YAML(typ="safe", pure=False).Parser
+    return parser if "clib" in str(parser.__module__) else None
+
+
+_C_PARSER = _c_parser()
+
+
+def parser_in_use() -> str:
+    """Which YAML parser reads manifests: ruamel.yaml's C one (from ruamel.yaml.clib) or its
+    pure Python one, several times slower on big files."""
+    return "pure Python" if _C_PARSER is None else "C (ruamel.yaml.clib)"
+
+
+def _event_source(text: str) -> Callable[[], Any]:
+    """A function returning the next parser event. With ruamel.yaml.clib it is the C parser's
+    own method: generator layers in between cost a third of the time on a 1 MiB file."""
+    if _C_PARSER is None:
+        events: Iterator[Any] = YAML(typ="safe", pure=True).parse(text)
+        return events.__next__
+    get_event: Callable[[], Any] = _C_PARSER(text).get_event
+    return get_event
+
+
+def _not_yaml(error: YAMLError, *, path: str) -> ManifestError:
+    mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    return _fail(f"not valid YAML: {problem}", path=path, mark=mark, hint="check the syntax")
 
 
 def _resolve_number(text: str) -> int | float | None:
@@ -121,6 +145,8 @@ def _resolve_number(text: str) -> int | float | None:
 
 def _resolve_plain(text: str) -> Any:
     """A plain scalar under the YAML 1.2 core schema: ``yes`` and ``on`` stay strings."""
+    if text and text[0] not in _SPECIAL_STARTS:
+        return text  # most values: plain words, which can be neither number, bool nor null
     if _NULL.match(text):
         return None
     if text in _BOOL:
@@ -136,14 +162,21 @@ _TAG_TYPES: dict[str, type] = {
     "null": type(None),
 }
 _SCALAR_TAGS = {f"{_CORE}{name}" for name in ("str", "int", "float", "bool", "null")} | {"!"}
+_ALLOWED_TAGS: dict[type, set[str]] = {
+    ev.ScalarEvent: _SCALAR_TAGS,
+    ev.SequenceStartEvent: {f"{_CORE}seq"},
+    ev.MappingStartEvent: {f"{_CORE}map"},
+}
 
 
 class _Builder:
     """Turns the event stream into dicts, lists and scalars, recording positions on the way."""
 
-    def __init__(self, events: Iterator[Any], source: SourceMap) -> None:
-        self.events = events
+    def __init__(self, next_event: Callable[[], Any], source: SourceMap) -> None:
+        self.next_event = next_event
         self.source = source
+        self.values = source.values
+        self.keys = source.keys
 
     def fail(self, message: str, event: Any, hint: str = "") -> ManifestError:
         return _fail(message, path=self.source.path, mark=event.start_mark, hint=hint)
@@ -157,33 +190,30 @@ class _Builder:
             )
         self.check_event(event)
         mark = event.start_mark
-        self.source.values[where] = (mark.line + 1, mark.column + 1)
-        if isinstance(event, ev.ScalarEvent):
+        self.values[where] = (mark.line + 1, mark.column + 1)
+        kind = type(event)
+        if kind is ev.ScalarEvent:
             return self.scalar(event)
-        if isinstance(event, ev.SequenceStartEvent):
+        if kind is ev.SequenceStartEvent:
             return self.sequence(where)
         return self.mapping(where)
 
     def check_event(self, event: Any) -> None:
-        if isinstance(event, ev.AliasEvent):
+        kind = type(event)
+        if kind is ev.AliasEvent:
             raise self.fail(
                 f"alias *{event.anchor} is not allowed",
                 event,
                 hint="write the value out in full; anchors and aliases are refused",
             )
-        if getattr(event, "anchor", None) is not None:
+        if event.anchor is not None:
             raise self.fail(
                 f"anchor &{event.anchor} is not allowed",
                 event,
                 hint="write the value out in full; anchors and aliases are refused",
             )
-        tag = getattr(event, "tag", None)
-        allowed = {
-            ev.ScalarEvent: _SCALAR_TAGS,
-            ev.SequenceStartEvent: {f"{_CORE}seq"},
-            ev.MappingStartEvent: {f"{_CORE}map"},
-        }.get(type(event), set())
-        if tag is not None and tag not in allowed:
+        tag = event.tag
+        if tag is not None and tag not in _ALLOWED_TAGS.get(kind, ()):
             raise self.fail(
                 f"tag {tag} is not allowed", event, hint="remove the tag; plain YAML only"
             )
@@ -206,26 +236,23 @@ class _Builder:
 
     def sequence(self, where: PathKey) -> list[Any]:
         items: list[Any] = []
-        for event in self.events:
-            if isinstance(event, ev.SequenceEndEvent):
-                return items
+        while type(event := self.next_event()) is not ev.SequenceEndEvent:
             items.append(self.node(event, (*where, len(items))))
-        raise AssertionError("the YAML parser ended a sequence without an end event")
+        return items
 
     def mapping(self, where: PathKey) -> dict[str, Any]:
         result: dict[str, Any] = {}
-        for event in self.events:
-            if isinstance(event, ev.MappingEndEvent):
-                return result
+        while type(event := self.next_event()) is not ev.MappingEndEvent:
             key = self.key(event, result)
             child = (*where, key)
-            self.source.keys[child] = (event.start_mark.line + 1, event.start_mark.column + 1)
-            result[key] = self.node(next(self.events), child)
-        raise AssertionError("the YAML parser ended a mapping without an end event")
+            mark = event.start_mark
+            self.keys[child] = (mark.line + 1, mark.column + 1)
+            result[key] = self.node(self.next_event(), child)
+        return result
 
     def key(self, event: Any, seen: dict[str, Any]) -> str:
         self.check_event(event)
-        if not isinstance(event, ev.ScalarEvent):
+        if type(event) is not ev.ScalarEvent:
             raise self.fail(
                 "mapping keys must be plain strings", event, hint="write the key as plain text"
             )
@@ -242,6 +269,22 @@ class _Builder:
         return str(event.value)
 
 
+def _documents(next_event: Callable[[], Any], source: SourceMap) -> list[Any]:
+    """The root value of each document, refusing a second one when it starts."""
+    roots: list[Any] = []
+    while type(event := next_event()) is not ev.StreamEndEvent:
+        if type(event) is ev.DocumentStartEvent:
+            if roots:
+                raise _fail(
+                    "several YAML documents in one file",
+                    path=source.path,
+                    mark=event.start_mark,
+                    hint="keep one document per file; remove the '---' separator",
+                )
+            roots.append(_Builder(next_event, source).node(next_event(), ()))
+    return roots
+
+
 def read_yaml(data: str | bytes, *, path: str) -> tuple[dict[str, Any], SourceMap]:
     """One YAML document as a mapping, with a source map of its nodes.
 
@@ -249,18 +292,10 @@ def read_yaml(data: str | bytes, *, path: str) -> tuple[dict[str, Any], SourceMa
         ManifestError: the file is too big, not YAML, not one mapping, or uses a refused feature.
     """
     source = SourceMap(path)
-    events = _events(_decode(data, path=path), path=path)
-    roots: list[Any] = []
-    for event in events:
-        if isinstance(event, ev.DocumentStartEvent):
-            if roots:
-                raise _fail(
-                    "several YAML documents in one file",
-                    path=path,
-                    mark=event.start_mark,
-                    hint="keep one document per file; remove the '---' separator",
-                )
-            roots.append(_Builder(events, source).node(next(events), ()))
+    try:
+        roots = _documents(_event_source(_decode(data, path=path)), source)
+    except YAMLError as error:  # the parser's own complaint about hostile or broken input
+        raise _not_yaml(error, path=path) from error
     if not roots or roots[0] is None:
         raise _fail("file is empty", path=path, hint="write an apiVersion, kind, metadata and spec")
     if not isinstance(roots[0], dict):

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from core.errors import ManifestError, ManifestErrors
+from planner import sourcemap
 from planner.loading import (
     LoadedEnvironment,
     load_environment,
@@ -72,6 +73,17 @@ REFUSED = [
 ]
 
 
+@pytest.fixture(params=["C parser", "pure Python parser"])
+def parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both parsers ruamel.yaml offers: the C one when ruamel.yaml.clib is installed."""
+    if request.param == "pure Python parser":
+        monkeypatch.setattr(sourcemap, "_C_PARSER", None)
+    elif sourcemap.parser_in_use() == "pure Python":
+        pytest.skip("ruamel.yaml.clib is not installed")
+    return str(request.param)
+
+
+@pytest.mark.usefixtures("parser")
 @pytest.mark.parametrize(
     ("what", "document", "message", "line", "column"), REFUSED, ids=[row[0] for row in REFUSED]
 )
@@ -86,6 +98,7 @@ def test_refused_yaml_is_reported_at_its_position(
     assert error.hint
 
 
+@pytest.mark.usefixtures("parser")
 def test_yaml_1_2_keeps_yes_and_on_as_strings() -> None:
     text = app_text("env:\n  A: yes\n  B: on\n  C: 0o17\n  D: 0x1F\n  E: ~\n").replace(
         "  E: ~\n", ""
@@ -115,6 +128,7 @@ def test_every_error_of_a_file_is_reported_in_line_order() -> None:
 
 
 @pytest.mark.parametrize("data", [b"\xff\xfe\x00bad", "kind: \x07bell\n", "\ud800: x"])
+@pytest.mark.usefixtures("parser")
 def test_undecodable_or_unprintable_input_is_a_manifest_error(data: str | bytes) -> None:
     with pytest.raises(ManifestError):
         parse_manifest(data, path="deploy.yaml")
@@ -136,7 +150,8 @@ def test_a_file_over_one_mebibyte_is_refused_before_parsing() -> None:
     assert "over the limit of 1048576 bytes (1 MiB)" in caught.value.errors[0].message
 
 
-def test_the_example_repository_loads(tmp_path: Path) -> None:
+@pytest.mark.usefixtures("parser")
+def test_the_example_repository_loads() -> None:
     loaded = load_repository(EXAMPLE_REPO)
     assert [env.name for env in loaded] == ["prod", "staging"]
     for env in loaded:

@@ -135,6 +135,9 @@ def dump(data: Any) -> str:
     stream = io.StringIO()
     yaml = YAML(typ="safe", pure=True)
     yaml.default_flow_style = False
+    # Escaped: ruamel's dumper writes U+0085 raw into single-quoted text, where every YAML
+    # reader (its own included) folds it into a space.
+    yaml.allow_unicode = False
     yaml.dump(data, stream)
     return stream.getvalue()
 
