@@ -6,15 +6,17 @@ The reconciler builds one ``VsphereDriver`` per vSphere site and calls it throug
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
-from core.errors import FatalError
+from core.errors import FatalError, TransientError
 from core.logs import get_logger
 from core.resources import Action, Change, ObservedResource, Platform, ResourceRef
 from core.secrets import SecretSource
 from drivers.protocol import Applied, Health, Scope
 from drivers.vsphere.applying import Applier, folder_path
+from drivers.vsphere.faults import session_lost
 from drivers.vsphere.inventory import HeavyCache, VmRecord, read_folder
 from drivers.vsphere.session import Endpoint, Session
 from drivers.vsphere.specs import observed_spec, owner_of
@@ -79,6 +81,16 @@ class VsphereDriver:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    @contextlib.contextmanager
+    def _renewing(self) -> Iterator[None]:
+        """Drop a session that expired or whose connection broke, so a retry logs in anew."""
+        try:
+            yield
+        except TransientError as error:
+            if session_lost(error):
+                self._session.forget()
+            raise
+
     def observe(self, scope: Scope) -> list[ObservedResource]:
         """VMs of the scope's folder that carry the scope's marker or a name of the scope.
 
@@ -87,6 +99,10 @@ class VsphereDriver:
                 or permission failure or a scope without ``datacenter`` and ``folder``.
         """
         datacenter, folder = _site(scope.site)
+        with self._renewing():
+            return self._observe(scope, datacenter=datacenter, folder=folder)
+
+    def _observe(self, scope: Scope, *, datacenter: str, folder: str) -> list[ObservedResource]:
         path = folder_path(datacenter, folder)
         found = self._session.find(path)
         if found is None:
@@ -121,10 +137,11 @@ class VsphereDriver:
         """
         if change.action is Action.NOOP:
             return Applied(change.ref, change.action, wrote=False)
-        if change.action is Action.DELETE:
-            applied = self._applier.delete(change, dry_run=dry_run)
-        else:
-            applied = self._applier.ensure(change, dry_run=dry_run)
+        with self._renewing():
+            if change.action is Action.DELETE:
+                applied = self._applier.delete(change, dry_run=dry_run)
+            else:
+                applied = self._applier.ensure(change, dry_run=dry_run)
         if change.desired is not None:
             self._datacenters[change.ref] = str(change.desired.spec["datacenter"])
         get_logger(driver=self.platform).info(

@@ -43,6 +43,8 @@ _BY_FAULT: tuple[tuple[type[Any], type[PlatformError], str], ...] = (
         OwnershipConflict,
         "clean up the leftover files on the datastore",
     ),
+    # before NoPermission, its base class: an expired session is not a missing privilege
+    (vim.fault.NotAuthenticated, TransientError, "retry; the session is renewed on next use"),
     (vim.fault.InvalidLogin, FatalError, "check the vSphere user and password of this site"),
     (vim.fault.NoPermission, FatalError, "grant the engine's vSphere user the missing privilege"),
     (
@@ -56,7 +58,6 @@ _BY_FAULT: tuple[tuple[type[Any], type[PlatformError], str], ...] = (
     (vim.fault.ConcurrentAccess, TransientError, "retry; someone else changed the object"),
     (vim.fault.InvalidState, TransientError, "observe again; the object changed state"),
     (vim.fault.Timedout, TransientError, "retry later"),
-    (vim.fault.NotAuthenticated, TransientError, "retry; the session is renewed on next use"),
     (vmodl.fault.HostCommunication, TransientError, "retry once the host is reachable"),
     (vmodl.fault.HostNotConnected, TransientError, "retry once the host is reachable"),
     (vmodl.fault.RequestCanceled, TransientError, "retry"),
@@ -74,6 +75,13 @@ _TRANSPORT_ERRORS = (
     http.client.HTTPException,
     ssl.SSLError,
 )
+
+
+def session_lost(error: BaseException) -> bool:
+    """True when ``error`` came from an expired session or a broken connection: the session
+    must be opened again before the next call."""
+    cause = error.__cause__
+    return isinstance(cause, (vim.fault.NotAuthenticated, *_TRANSPORT_ERRORS))
 
 
 def fault_name(fault: Any) -> str:

@@ -31,6 +31,7 @@ FAULTS: list[tuple[object, type[PlatformError]]] = [
     (vmodl.fault.HostCommunication(), TransientError),
     (vim.fault.NoPermission(privilegeId="VirtualMachine.Inventory.Create"), FatalError),
     (vim.fault.InvalidLogin(), FatalError),
+    (vim.fault.NotAuthenticated(), TransientError),
     (vim.fault.InsufficientResourcesFault(), FatalError),
     (vmodl.fault.InvalidArgument(invalidProperty="spec.location.pool"), InvalidRequest),
     (vim.fault.InvalidDeviceSpec(), InvalidRequest),

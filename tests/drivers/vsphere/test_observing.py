@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pyVmomi import vim
 
-from core.errors import OwnershipConflict
+from core.errors import OwnershipConflict, TransientError
 from core.resources import Action, Change, DesiredResource, ObservedResource
 from drivers.vsphere.specs import instance_uuid
 from simulators.vcsim.launcher import Vcsim
@@ -220,3 +220,19 @@ def test_a_vm_moved_into_a_subfolder_by_hand_is_moved_back_not_cloned_again(
         [moved] = driver.observe(scope_for(folder))
     assert moved.external_id == machine._moId
     assert moved.digest == desired.digest
+
+
+def test_an_expired_session_fails_once_as_transient_then_logs_in_again(
+    vcsim: Vcsim, si: Any
+) -> None:
+    folder = fresh_folder()
+    _create(vcsim, [vm(folder, 0)])
+    manager = si.RetrieveContent().sessionManager
+    with driver_for(vcsim) as driver:
+        assert len(driver.observe(scope_for(folder))) == 1
+        mine = manager.currentSession.key
+        others = [s.key for s in manager.sessionList if s.key != mine]
+        manager.TerminateSession(sessionId=others)  # what vCenter does to an idle session
+        with pytest.raises(TransientError, match="NotAuthenticated"):
+            driver.observe(scope_for(folder))
+        assert len(driver.observe(scope_for(folder))) == 1
