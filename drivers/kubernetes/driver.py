@@ -144,7 +144,8 @@ class KubernetesDriver:
                     change.ref, change.action, wrote=False, external_id=_uid(current),
                     detail=_rv(current),
                 )  # fmt: skip
-        body = with_data(desired, source=self._secrets, tenant=change.owner.tenant)
+        tenant = change.owner.tenant
+        body = with_data(desired, source=self._secrets, tenant=tenant, read=not dry_run)
         query = {"fieldManager": FIELD_MANAGER}
         if current is not None:
             query["force"] = "true"  # only on objects that carry our markers, checked above

@@ -48,9 +48,12 @@ def _invalid(desired: DesiredResource, why: str) -> InvalidRequest:
 
 
 def with_data(
-    desired: DesiredResource, *, source: SecretSource | None, tenant: str
+    desired: DesiredResource, *, source: SecretSource | None, tenant: str, read: bool = True
 ) -> Mapping[str, Any]:
     """The Secret's apply body: its spec plus ``data`` filled from ``source``.
+
+    With ``read`` false (a dry run) no value is read: a preview never needs one, and the
+    body goes without ``data``; a missing source still fails, as the real run would.
 
     Raises:
         FatalError: references exist but the driver was given no secret source.
@@ -65,9 +68,12 @@ def with_data(
             hint="configure Vault/OpenBao for this engine so the driver can fill Secret data",
             resource=str(desired.ref),
         )
+    keys = _keys(desired)
+    if not read:
+        return desired.spec
     values: dict[SecretRef, str] = {}
     data: dict[str, str] = {}
-    for key, ref in _keys(desired).items():
+    for key, ref in keys.items():
         if ref not in values:
             values[ref] = source.read(ref, tenant=tenant)
         data[key] = base64.b64encode(values[ref].encode()).decode()

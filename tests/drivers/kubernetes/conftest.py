@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 
 import pytest
 from kubernetes import client as k8s
@@ -83,9 +82,3 @@ def secrets() -> DictSecrets:
 @pytest.fixture
 def driver(api: k8s.ApiClient, secrets: DictSecrets) -> KubernetesDriver:
     return KubernetesDriver(api, secrets=secrets)
-
-
-def kubeconfig_for(server: FakeApiServer, path: Path) -> Path:
-    from simulators.kubernetes import write_kubeconfig
-
-    return write_kubeconfig(path, server=server.url)

@@ -282,3 +282,13 @@ def test_a_claim_is_not_replaced_without_approval(driver: KubernetesDriver, scop
     with pytest.raises(InvalidRequest, match="only with approval"):
         driver.apply(replace)
     assert driver.observe(scope)[0].external_id == old.external_id
+
+
+def test_a_dry_run_reads_no_secret_value(
+    driver: KubernetesDriver, secrets: DictSecrets, scope: Scope
+) -> None:
+    desired = scenario.app(OWNER, scope.site["namespace"])[0]
+    (change,) = plan_changes([desired], [])
+    assert driver.apply(change, dry_run=True).wrote
+    assert secrets.reads == []
+    assert driver.observe(scope) == []
