@@ -98,5 +98,8 @@ def configure(*, level: str = "INFO", json: bool | None = None, stream: Any = No
 
 
 def get_logger(**context: Any) -> Any:
-    """A bound logger; ``context`` uses the fixed keys (tenant, env, commit, app, resource...)."""
-    return structlog.get_logger().bind(**context)
+    """A logger with ``context`` (the fixed keys: tenant, env, commit, app, resource...).
+
+    The logger is a lazy proxy: one made at import time still follows a later ``configure``.
+    """
+    return structlog.get_logger(**context)
