@@ -61,6 +61,7 @@ class Api:
         self.requests: Counter[tuple[str, str]] = Counter()
         self.injections: list[Injection] = []
         self.sessions: dict[str, str] = {}  # JSESSIONID -> XSRF token
+        self.writes: list[tuple[str, str, Any]] = []  # (method, path, decoded body), in order
 
     def handle(self, method: str, target: str, headers: Any, body: bytes) -> Answer:
         url = urlsplit(target)
@@ -68,6 +69,8 @@ class Api:
         with self.lock:
             self.store.tick()
             self.requests[(method, url.path)] += 1
+            if method in ("PATCH", "PUT") and url.path.startswith(API_PREFIX):
+                self.writes.append((method, url.path, _json_or_none(body)))
             try:
                 self._inject(method, url.path)
                 if url.path == "/api/session/create" and method == "POST":
@@ -215,6 +218,13 @@ def _json(body: bytes) -> Any:
         return json.loads(body or b"null")
     except ValueError as error:
         raise ApiError(400, 500012, f"The body is not JSON: {error}.") from error
+
+
+def _json_or_none(body: bytes) -> Any:
+    try:
+        return json.loads(body or b"null")
+    except ValueError:
+        return None
 
 
 def _cookie(header: str, name: str) -> str | None:

@@ -145,6 +145,11 @@ class NsxSimulator:
         """How many requests came in, by (method, URL path without query)."""
         return self.api.requests
 
+    def writes(self) -> list[tuple[str, str, Any]]:
+        """Every PATCH and PUT body received, decoded, as (method, URL path, body)."""
+        with self.api.lock:
+            return list(self.api.writes)
+
     def calls(self, method: str = "", *, path_prefix: str = "") -> int:
         """The number of requests matching ``method`` (any when empty) and a path prefix."""
         return sum(
