@@ -47,7 +47,7 @@ def _paths(value: Any, schema: Node, prefix: Path) -> set[Path]:
             out |= _paths(sub, schema.child(key), (*prefix, f"f:{key}"))
         return out
     key = schema.merge_key()
-    if isinstance(value, list) and key:
+    if isinstance(value, list) and key and value:
         out = set()
         for item in value:
             item_path = (*prefix, key_step(item, key))
