@@ -11,12 +11,12 @@ import ssl
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import httpx
 
-from core.logs import get_logger
+from core.logs import get_logger, register_secret
 from drivers.nsx.errors import (
     FatalError,
     PlatformError,
@@ -49,7 +49,7 @@ class NsxSettings:
 
     url: str
     username: str
-    password: str
+    password: str = field(repr=False)
     auth: Literal["basic", "session"] = "basic"
     verify: bool | str = True
     timeout_seconds: float = 30.0
@@ -73,6 +73,7 @@ class NsxClient:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.settings = settings
+        register_secret(settings.password)  # never printed, even inside an error's text
         self.sleep = sleep
         self.rng = rng or random.Random()  # noqa: S311 - backoff jitter, not cryptography
         self.retries: Counter[str] = Counter()

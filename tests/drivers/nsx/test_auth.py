@@ -46,3 +46,8 @@ def test_a_wrong_password_is_a_fatal_error(
     with pytest.raises(FatalError, match="HTTP 403"):
         make_driver(auth=auth, password="wrong").observe(scope)
     assert sim.calls() == 1
+
+
+def test_the_password_never_shows_in_the_settings_repr(make_driver: MakeDriver) -> None:
+    driver = make_driver()
+    assert driver.settings.password not in repr(driver.settings)
