@@ -265,3 +265,22 @@ def test_certificates_never_return_their_private_key(api: httpx.Client) -> None:
     read = api.get("/infra/certificates/c1").json()
     assert read["pem_encoded"] == body["pem_encoded"]
     assert "private_key" not in read
+
+
+def test_rules_have_their_own_endpoints_under_an_existing_policy(api: httpx.Client) -> None:
+    rule = {
+        "action": "ALLOW",
+        "source_groups": ["ANY"],
+        "destination_groups": ["ANY"],
+        "services": ["/infra/services/SSH"],
+    }
+    policy = "/infra/domains/default/security-policies/fw"
+    assert error_of(api.patch(f"{policy}/rules/r1", json=rule)) == (400, 500012)
+    api.patch(policy, json={"category": "Application"})
+    assert api.patch(f"{policy}/rules/r1", json=rule).status_code == 200
+    assert api.get(f"{policy}/rules/r1").json()["parent_path"] == policy
+    assert [r["id"] for r in api.get(f"{policy}/rules").json()["results"]] == ["r1"]
+    bad = api.patch(f"{policy}/rules/r2", json={**rule, "action": "MAYBE"})
+    assert error_of(bad) == (400, 500012)
+    assert api.delete(f"{policy}/rules/r1").status_code == 200
+    assert api.get(policy).json()["rules"] == []
