@@ -316,18 +316,19 @@ def decide_target(app: Application) -> tuple[str, str, PathKey]:
     """Target, the rule that decided it, and the node that made it so.
 
     A local copy of rules 1-4 of the placement matrix, used only to check that the
-    environment has a site for the target; ``planner.placement`` is the authority.
+    environment has a site for the target; ``planner.placement`` is the authority, and a
+    test holds the two to the same answers.
     """
     placement, spec = app.spec.placement, app.spec
     if placement.target != "auto":
-        return placement.target, "rule 1: placement.target", ("spec", "placement", "target")
+        return placement.target, "explicit-target", ("spec", "placement", "target")
     if any(c in VM_ONLY_COMPLIANCE for c in placement.compliance):
-        return "vm", "rule 2: compliance", ("spec", "placement", "compliance")
+        return "vm", "compliance-requires-vm", ("spec", "placement", "compliance")
     if placement.stateful:
-        return "vm", "rule 3: stateful", ("spec", "placement", "stateful")
+        return "vm", "stateful-requires-vm", ("spec", "placement", "stateful")
     if spec.volumes:
-        return "vm", "rule 3: volumes", ("spec", "volumes")
-    return "kubernetes", "rule 4: default", ("spec", "placement")
+        return "vm", "stateful-requires-vm", ("spec", "volumes")
+    return "kubernetes", "default-kubernetes", ("spec", "placement")
 
 
 def _sites(env: Checked, app: Checked) -> Iterable[ManifestError]:
@@ -341,7 +342,7 @@ def _sites(env: Checked, app: Checked) -> Iterable[ManifestError]:
     yield _error(
         app.source,
         where,
-        f"application '{app.model.metadata.name}' goes to {target} ({rule}), but environment "
+        f"application '{app.model.metadata.name}' goes to {target} (rule {rule}), but environment "
         f"'{env.model.metadata.name}' has no sites.{site}",
         f"add sites.{site} to {env.source.path}, or place the application on {other}"
         " if its compliance allows",

@@ -1,7 +1,7 @@
 """``rxt demo``: validate the example repository and show what each environment holds.
 
-For now the demo stops at validation: it does not plan or apply, and placement is left to the
-planner. Exit 0 when the example repository is valid, 1 when it is missing or invalid.
+For now the demo stops at validation and placement: nothing is planned against the simulators
+or applied. Exit 0 when the example repository is valid, 1 when it is missing or invalid.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from rich.table import Table
 
 from planner.loading import LoadedEnvironment
 from planner.manifests import Application
+from planner.placement import place_environment
 from rxt.commands.validate import Outcome, check, render_text
 
 EXAMPLE_REPO = "example-repo"
-NOT_PLACED = "by the planner"
-_PIPE_WIDTH = 140
+_PIPE_WIDTH = 160
 
 
 def find_example_repo() -> Path | None:
@@ -50,7 +50,8 @@ def _exposure(app: Application) -> str:
         allowed = app.spec.network.allow_from
         return f"from {', '.join(allowed)}" if allowed else "internal"
     scheme = "https" if expose.tls else "http"
-    return f"{scheme}://{expose.host}{expose.path}"
+    path = "" if expose.path == "/" else expose.path
+    return f"{scheme}://{expose.host}{path}"
 
 
 def environment_table(env: LoadedEnvironment) -> Table:
@@ -71,11 +72,11 @@ def environment_table(env: LoadedEnvironment) -> Table:
             f" · policy packs: {', '.join(spec.policy.packs)}"
         ),
     )
-    for column in ("app", "image", "replicas", "ports"):
-        table.add_column(column, no_wrap=True)
-    for column in ("exposure", "compliance", "placement"):
-        table.add_column(column)
+    for column in ("app", "image", "replicas", "ports", "exposure", "compliance", "placement"):
+        table.add_column(column, no_wrap=column != "exposure")
+    placements = place_environment(env)
     for name, app in env.apps.items():
+        placed = placements[name]
         ports = ", ".join(f"{p.name}:{p.port}" for p in app.spec.ports) or "none"
         table.add_row(
             name,
@@ -84,7 +85,7 @@ def environment_table(env: LoadedEnvironment) -> Table:
             ports,
             _exposure(app),
             ", ".join(app.spec.placement.compliance) or "-",
-            NOT_PLACED,
+            f"{placed.target.value} ({placed.rule})",
         )
     return table
 
@@ -95,8 +96,8 @@ def _show(console: Console, outcome: Outcome) -> None:
         console.print()
     console.print(
         f"[green]{render_text(outcome)}[/]\n"
-        "Not shown yet: where each app is placed (VM or Kubernetes). The planner decides "
-        "that and is not wired into this demo; nothing is planned or applied."
+        "Placement is the planner's decision matrix; `rxt explain ENV_DIR APP` shows why. "
+        "This demo stops there: nothing is planned against the simulators or applied yet."
     )
 
 

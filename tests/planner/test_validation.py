@@ -5,59 +5,164 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from core.errors import ManifestErrors
 from planner.loading import load_repository, parse_manifest
 from planner.manifests import Application
+from planner.placement import place_application
 from planner.validation import decide_target
 from tests.planner.manifest_samples import app_text, environment_text, write_repo
 
 # (rule, spec lines after the image, message fragment, line, column); spec lines start on line 7.
 APP_RULES = [
-    ("placement target against compliance", "placement:\n  target: kubernetes\n  compliance: [pci-dss]",
-     "compliance 'pci-dss' requires a VM, but placement.target is 'kubernetes'", 8, 13),
-    ("expose names a port", "ports:\n  - {name: http, port: 8080}\nexpose: {host: shop.example.com, port: htp}",
-     "expose.port 'htp' is not the name of a port", 9, 42),
-    ("health names a port", "ports:\n  - {name: http, port: 8080}\nhealth:\n  path: /healthz\n  port: admin",
-     "health.port 'admin' is not the name of a port", 11, 11),
-    ("port names are unique", "ports:\n  - {name: http, port: 8080}\n  - {name: http, port: 8081}",
-     "port name 'http' is declared twice (first at line 8)", 9, 14),
-    ("port numbers are unique", "ports:\n  - {name: http, port: 8080}\n  - {name: alt, port: 8080}",
-     "port 8080/TCP is declared twice (first at line 8)", 9, 25),
-    ("volume names are unique",
-     "volumes:\n  - {name: data, size: 1Gi, mountPath: /a}\n  - {name: data, size: 1Gi, mountPath: /b}",
-     "volume name 'data' is used twice (first at line 8)", 9, 14),
-    ("mount paths are unique",
-     "volumes:\n  - {name: data, size: 1Gi, mountPath: /a}\n  - {name: logs, size: 1Gi, mountPath: /a}",
-     "volume mountPath '/a' is used twice (first at line 8)", 9, 42),
-    ("autoscale min is at most max", "autoscale: {min: 5, max: 2}",
-     "autoscale.min (5) is greater than autoscale.max (2)", 7, 20),
-    ("secretRef paths stay under the mount", "env:\n  TOKEN:\n    secretRef: {path: shop/../admin, key: token}",
-     "secretRef path 'shop/../admin' of TOKEN contains '.' or '..'", 9, 25),
-    ("secretRef has a key", "env:\n  TOKEN:\n    secretRef: {path: shop/db}",
-     "spec.env.TOKEN.secretRef.key is required but missing", 9, 7),
-    ("env values are text or a secretRef", "env:\n  TOKEN: [a, b]",
-     "spec.env.TOKEN must be a string or a mapping {secretRef: {path, key}}", 8, 12),
-    ("env names are valid", "env:\n  1PASSWORD: x",
-     "spec.env.1PASSWORD must be an environment variable name, not '1PASSWORD'", 8, 5),
-    ("memory is at least a MiB", "resources: {cpu: 500m, memory: 500m}",
-     "resources.memory '500m' is less than 1 MiB", 7, 34),
-    ("volume sizes are at least a MiB", "volumes:\n  - {name: data, size: 10k, mountPath: /a}",
-     "volumes[0].size '10k' is less than 1 MiB", 8, 26),
+    (
+        "placement target against compliance",
+        "placement:\n  target: kubernetes\n  compliance: [pci-dss]",
+        "compliance 'pci-dss' requires a VM, but placement.target is 'kubernetes'",
+        8,
+        13,
+    ),
+    (
+        "expose names a port",
+        "ports:\n  - {name: http, port: 8080}\nexpose: {host: shop.example.com, port: htp}",
+        "expose.port 'htp' is not the name of a port",
+        9,
+        42,
+    ),
+    (
+        "health names a port",
+        "ports:\n  - {name: http, port: 8080}\nhealth:\n  path: /healthz\n  port: admin",
+        "health.port 'admin' is not the name of a port",
+        11,
+        11,
+    ),
+    (
+        "port names are unique",
+        "ports:\n  - {name: http, port: 8080}\n  - {name: http, port: 8081}",
+        "port name 'http' is declared twice (first at line 8)",
+        9,
+        14,
+    ),
+    (
+        "port numbers are unique",
+        "ports:\n  - {name: http, port: 8080}\n  - {name: alt, port: 8080}",
+        "port 8080/TCP is declared twice (first at line 8)",
+        9,
+        25,
+    ),
+    (
+        "volume names are unique",
+        "volumes:\n  - {name: data, size: 1Gi, mountPath: /a}"
+        "\n  - {name: data, size: 1Gi, mountPath: /b}",
+        "volume name 'data' is used twice (first at line 8)",
+        9,
+        14,
+    ),
+    (
+        "mount paths are unique",
+        "volumes:\n  - {name: data, size: 1Gi, mountPath: /a}"
+        "\n  - {name: logs, size: 1Gi, mountPath: /a}",
+        "volume mountPath '/a' is used twice (first at line 8)",
+        9,
+        42,
+    ),
+    (
+        "autoscale min is at most max",
+        "autoscale: {min: 5, max: 2}",
+        "autoscale.min (5) is greater than autoscale.max (2)",
+        7,
+        20,
+    ),
+    (
+        "secretRef paths stay under the mount",
+        "env:\n  TOKEN:\n    secretRef: {path: shop/../admin, key: token}",
+        "secretRef path 'shop/../admin' of TOKEN contains '.' or '..'",
+        9,
+        25,
+    ),
+    (
+        "secretRef has a key",
+        "env:\n  TOKEN:\n    secretRef: {path: shop/db}",
+        "spec.env.TOKEN.secretRef.key is required but missing",
+        9,
+        7,
+    ),
+    (
+        "env values are text or a secretRef",
+        "env:\n  TOKEN: [a, b]",
+        "spec.env.TOKEN must be a string or a mapping {secretRef: {path, key}}",
+        8,
+        12,
+    ),
+    (
+        "env names are valid",
+        "env:\n  1PASSWORD: x",
+        "spec.env.1PASSWORD must be an environment variable name, not '1PASSWORD'",
+        8,
+        5,
+    ),
+    (
+        "memory is at least a MiB",
+        "resources: {cpu: 500m, memory: 500m}",
+        "resources.memory '500m' is less than 1 MiB",
+        7,
+        34,
+    ),
+    (
+        "volume sizes are at least a MiB",
+        "volumes:\n  - {name: data, size: 10k, mountPath: /a}",
+        "volumes[0].size '10k' is less than 1 MiB",
+        8,
+        26,
+    ),
     ("cpu is not zero", 'resources:\n  cpu: "0"', "resources.cpu '0' is zero", 8, 10),
-    ("quantities parse", "resources: {memory: four}",
-     "spec.resources.memory must be a Kubernetes quantity, not 'four'", 7, 23),
-    ("egress rules are networks", 'network:\n  egress: ["10.300.0.0/16:5432"]',
-     "egress rule '10.300.0.0/16:5432' is not a valid IPv4 network", 8, 14),
-    ("an app does not depend on itself", "dependsOn: [shop]", "application 'shop' depends on itself", 7, 15),
+    (
+        "quantities parse",
+        "resources: {memory: four}",
+        "spec.resources.memory must be a Kubernetes quantity, not 'four'",
+        7,
+        23,
+    ),
+    (
+        "egress rules are networks",
+        'network:\n  egress: ["10.300.0.0/16:5432"]',
+        "egress rule '10.300.0.0/16:5432' is not a valid IPv4 network",
+        8,
+        14,
+    ),
+    (
+        "an app does not depend on itself",
+        "dependsOn: [shop]",
+        "application 'shop' depends on itself",
+        7,
+        15,
+    ),
     ("unknown fields are refused", "replica: 3", "unknown field 'replica' in spec", 7, 3),
-    ("required fields are present", "ports:\n  - {name: http}", "spec.ports[0].port is required but missing", 8, 7),
+    (
+        "required fields are present",
+        "ports:\n  - {name: http}",
+        "spec.ports[0].port is required but missing",
+        8,
+        7,
+    ),
     ("numbers are not quoted", 'replicas: "3"', "spec.replicas must be an integer, not '3'", 7, 13),
-    ("choices are from the list", "placement: {target: vmm}",
-     "spec.placement.target must be one of 'auto', 'vm' or 'kubernetes', not 'vmm'", 7, 23),
-    ("dependsOn names are DNS labels", "dependsOn: [Shop_DB]",
-     "spec.dependsOn[0] must be a DNS label, not 'Shop_DB'", 7, 15),
-]  # fmt: skip
+    (
+        "choices are from the list",
+        "placement: {target: vmm}",
+        "spec.placement.target must be one of 'auto', 'vm' or 'kubernetes', not 'vmm'",
+        7,
+        23,
+    ),
+    (
+        "dependsOn names are DNS labels",
+        "dependsOn: [Shop_DB]",
+        "spec.dependsOn[0] must be a DNS label, not 'Shop_DB'",
+        7,
+        15,
+    ),
+]
 
 
 @pytest.mark.parametrize(
@@ -68,8 +173,8 @@ def test_each_rule_of_one_manifest_names_the_problem_at_its_node(
 ) -> None:
     with pytest.raises(ManifestErrors) as caught:
         parse_manifest(app_text(extra), path="deploy.yaml")
-    found = [(e.message, e.location.line, e.location.column) for e in caught.value.errors]
-    assert any(message in text and (l, c) == (line, column) for text, l, c in found), found
+    found = [(e.message, (e.location.line, e.location.column)) for e in caught.value.errors]
+    assert any(message in text and where == (line, column) for text, where in found), found
     assert all(e.hint or "must be" in e.message for e in caught.value.errors)
 
 
@@ -141,26 +246,45 @@ def test_allow_from_must_name_an_app_of_the_environment(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("extra", "sites", "message", "line", "column"),
+    ("extra", "sites", "message", "position"),
     [
-        ("placement: {compliance: [hipaa]}", ("kubernetes",),
-         "application 'shop' goes to vm (rule 2: compliance), but environment 'prod' has no "
-         "sites.vsphere", 7, 27),
-        ("placement: {stateful: true}", ("kubernetes",), "goes to vm (rule 3: stateful)", 7, 25),
-        ("volumes:\n  - {name: data, size: 1Gi, mountPath: /a}", ("kubernetes",),
-         "goes to vm (rule 3: volumes)", 8, 5),
-        ("placement: {target: vm}", ("kubernetes",), "goes to vm (rule 1: placement.target)", 7, 23),
-        ("replicas: 2", ("vsphere",),
-         "goes to kubernetes (rule 4: default), but environment 'prod' has no sites.kubernetes", 5, 1),
+        (
+            "placement: {compliance: [hipaa]}",
+            ("kubernetes",),
+            "application 'shop' goes to vm (rule compliance-requires-vm), but environment "
+            "'prod' has no sites.vsphere",
+            (7, 27),
+        ),
+        (
+            "placement: {stateful: true}",
+            ("kubernetes",),
+            "goes to vm (rule stateful-requires-vm)",
+            (7, 25),
+        ),
+        (
+            "volumes:\n  - {name: data, size: 1Gi, mountPath: /a}",
+            ("kubernetes",),
+            "goes to vm (rule stateful-requires-vm)",
+            (8, 5),
+        ),
+        ("placement: {target: vm}", ("kubernetes",), "goes to vm (rule explicit-target)", (7, 23)),
+        (
+            "replicas: 2",
+            ("vsphere",),
+            "goes to kubernetes (rule default-kubernetes), but environment 'prod' has no "
+            "sites.kubernetes",
+            (5, 1),
+        ),
     ],
     ids=["compliance", "stateful", "volumes", "target", "default"],
-)  # fmt: skip
+)
 def test_an_app_needs_a_site_for_the_target_it_is_placed_on(
-    tmp_path: Path, extra: str, sites: tuple[str, ...], message: str, line: int, column: int
+    tmp_path: Path, extra: str, sites: tuple[str, ...], message: str, position: tuple[int, int]
 ) -> None:
     errors = _repo_errors(
         tmp_path, {"shop": app_text(extra)}, environment=environment_text(sites=sites)
     )
+    line, column = position
     assert len(errors) == 1
     _, found_line, found_column, found_message, hint = errors[0]
     assert message in found_message
@@ -200,12 +324,12 @@ def test_enforcement_must_name_an_enabled_pack(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("extra", "expected"),
     [
-        ("placement: {target: kubernetes, stateful: true}", ("kubernetes", "rule 1: placement.target")),
-        ("placement: {compliance: [pci-dss, soc2]}", ("vm", "rule 2: compliance")),
-        ("placement: {compliance: [soc2]}", ("kubernetes", "rule 4: default")),
-        ("placement: {stateful: true}", ("vm", "rule 3: stateful")),
-        ("volumes:\n  - {name: d, size: 1Gi, mountPath: /d}", ("vm", "rule 3: volumes")),
-        ("", ("kubernetes", "rule 4: default")),
+        ("placement: {target: kubernetes, stateful: true}", ("kubernetes", "explicit-target")),
+        ("placement: {compliance: [pci-dss, soc2]}", ("vm", "compliance-requires-vm")),
+        ("placement: {compliance: [soc2]}", ("kubernetes", "default-kubernetes")),
+        ("placement: {stateful: true}", ("vm", "stateful-requires-vm")),
+        ("volumes:\n  - {name: d, size: 1Gi, mountPath: /d}", ("vm", "stateful-requires-vm")),
+        ("", ("kubernetes", "default-kubernetes")),
     ],
 )  # fmt: skip
 def test_the_local_placement_check_follows_the_matrix_in_order(
@@ -214,3 +338,25 @@ def test_the_local_placement_check_follows_the_matrix_in_order(
     app = parse_manifest(app_text(extra), path="deploy.yaml")
     assert isinstance(app, Application)
     assert decide_target(app)[:2] == expected
+
+
+@given(
+    target=st.sampled_from(["auto", "vm", "kubernetes"]),
+    compliance=st.lists(st.sampled_from(["pci-dss", "hipaa", "soc2"]), unique=True),
+    stateful=st.booleans(),
+    volumes=st.booleans(),
+)
+def test_the_local_placement_check_agrees_with_the_planner(
+    target: str, compliance: list[str], stateful: bool, volumes: bool
+) -> None:
+    if target == "kubernetes":
+        compliance = [c for c in compliance if c == "soc2"]
+    listed = ", ".join(compliance)
+    extra = f"placement: {{target: {target}, stateful: {str(stateful).lower()}}}"
+    extra = extra.replace("}", f", compliance: [{listed}]}}")
+    if volumes:
+        extra += "\nvolumes:\n  - {name: d, size: 1Gi, mountPath: /d}"
+    app = parse_manifest(app_text(extra), path="deploy.yaml")
+    assert isinstance(app, Application)
+    decided = place_application(app)
+    assert decide_target(app)[:2] == (decided.target.value, decided.rule)

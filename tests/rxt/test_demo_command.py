@@ -21,15 +21,17 @@ def test_the_demo_summarises_each_environment_of_the_example(
     assert "valid: repository" in out
     assert "2 environments (prod, staging), 10 applications" in out
     for row in (
-        "https://pay.acme.example.com/",
+        "https://pay.acme.example.com ",
         "2, auto 2-10",
         "postgres@a0933351cd31",
         "pci-dss",
         "from api, payments, worker",
     ):
         assert row in out
-    assert out.count(demo.NOT_PLACED) == 10
-    assert "The planner decides that and is not wired into this demo" in out
+    assert out.count("vm (compliance-requires-vm)") == 2
+    assert out.count("vm (stateful-requires-vm)") == 2
+    assert out.count("kubernetes (default-kubernetes)") == 6
+    assert "nothing is planned against the simulators or applied" in out
 
 
 def test_the_demo_without_its_example_repository_says_where_it_looked(
