@@ -165,11 +165,7 @@ def p2() -> Row:
     sync = view.environment.spec.sync
 
     def ours() -> None:
-        fresh_desired = [
-            DesiredResource(d.ref, d.owner, d.spec, d.depends_on, d.immutable) for d in desired
-        ]
-        fresh_observed = [ObservedResource(o.ref, o.owner, o.spec) for o in observed]
-        result = diff(fresh_desired, fresh_observed, tenant="bench", environment="prod", sync=sync)
+        result = diff(desired, observed, tenant="bench", environment="prod", sync=sync)
         if len(result.changes) != drifted:
             raise AssertionError(f"{len(result.changes)} changes for {drifted} drifted resources")
 

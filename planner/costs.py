@@ -17,6 +17,7 @@ from planner.fields import get_path
 from planner.quantities import parse_bytes, parse_cpu_millicores
 
 GIB = 2**30
+_PRICED = frozenset({"Deployment", "PersistentVolumeClaim", "VirtualMachine"})
 
 
 class PlatformPrices(BaseModel):
@@ -116,12 +117,11 @@ def monthly(items: Iterable[Item], sheet: PriceSheet) -> dict[str, float]:
         for _, kind, name, spec in listed
         if kind == "HorizontalPodAutoscaler"
     }
+    sheets = {Platform.KUBERNETES: sheet.kubernetes, Platform.VSPHERE: sheet.vsphere}
     totals: dict[str, float] = {}
     for platform, kind, name, spec in listed:
-        prices = {Platform.KUBERNETES: sheet.kubernetes, Platform.VSPHERE: sheet.vsphere}.get(
-            platform
-        )
-        if prices is None:
+        prices = sheets.get(platform)
+        if prices is None or kind not in _PRICED:
             continue
         floor = floors.get(name) if kind == "Deployment" else None
         used = usage(kind, spec, replicas=floor if isinstance(floor, int) else None)

@@ -6,7 +6,9 @@ The plan id digests everything the plan depends on, so an apply can refuse a sta
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import gc
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -183,6 +185,37 @@ def plan_environment(
     Raises:
         ManifestError: a placement conflict, a missing site, or a dependsOn cycle.
     """
+    with _cyclic_gc_paused():
+        return _plan(view, observed, commit=commit, secret_versions=secret_versions,
+                     overrides=overrides, prices=prices)  # fmt: skip
+
+
+@contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a plan is built.
+
+    A plan allocates a few objects per field of every resource and frees little until it
+    returns; every full collection walks all of them, so collections alone made a 10k-resource
+    plan grow faster than linearly. Reference counting still frees what is dropped.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _plan(
+    view: EnvironmentView,
+    observed: Sequence[ObservedResource],
+    *,
+    commit: str,
+    secret_versions: Mapping[SecretRef, int] | None,
+    overrides: Sequence[PolicyOverride],
+    prices: PriceSheet | None,
+) -> Plan:
     env = view.environment
     tenant, name = env.metadata.tenant, env.metadata.name
     placements = place_environment(view)

@@ -107,8 +107,11 @@ def _env_file(values: dict[str, str]) -> str:
     return "".join(f"{name}={value}\n" for name, value in values.items())
 
 
-def user_data(app: Application, *, owner: str, secrets: list[SecretEnv], versions: str) -> str:
-    """The ``#cloud-config`` text: env files, the secret fetcher, disks and the container."""
+def cloud_config(app: Application, *, secrets: list[SecretEnv]) -> str:
+    """The YAML body of an app's user data: env files, the secret fetcher, disks, the container.
+
+    The same for every replica, so the renderer makes it once per app.
+    """
     files = [
         {"path": "/etc/rxt/app.env", "permissions": "0644", "content": _env_file(plain_env(app))},
         {
@@ -129,8 +132,12 @@ def user_data(app: Application, *, owner: str, secrets: list[SecretEnv], version
         ["sh", "-c", f"docker rm -f {name} >/dev/null 2>&1 || true"],
         _docker_run(app),
     ]
-    head = f"#cloud-config\n# RXT Deploy: {owner}; secret versions: {versions}\n"
-    return head + yaml.dump(config, Dumper=_Dumper, sort_keys=False, width=1000)
+    return str(yaml.dump(config, Dumper=_Dumper, sort_keys=False, width=1000))
+
+
+def user_data(body: str, *, owner: str, versions: str) -> str:
+    """The ``#cloud-config`` text of one VM: a header naming its owner, then the app's body."""
+    return f"#cloud-config\n# RXT Deploy: {owner}; secret versions: {versions}\n{body}"
 
 
 def meta_data(*, hostname: str, userdata: str) -> str:

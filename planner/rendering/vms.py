@@ -59,11 +59,10 @@ def _site(ctx: RenderContext) -> VsphereSite:
     return site
 
 
-def _spec(ctx: RenderContext, app: Application, *, name: str, owner: str) -> JsonObject:
+def _spec(ctx: RenderContext, app: Application, *, name: str, owner: str, body: str) -> JsonObject:
     site = _site(ctx)
-    secrets = ctx.secret_envs(app)
-    versions = versions_text(ctx.secret_refs(app)) if secrets else "none"
-    userdata = cloudinit.user_data(app, owner=owner, secrets=secrets, versions=versions)
+    versions = versions_text(ctx.secret_refs(app)) if ctx.secret_envs(app) else "none"
+    userdata = cloudinit.user_data(body, owner=owner, versions=versions)
     return {
         "name": name,
         "datacenter": site.datacenter,
@@ -90,9 +89,10 @@ def render_app(
     """The app's VMs, each depending on ``depends`` (its NSX segment when there is one)."""
     found = []
     refs = ctx.secret_refs(app)
+    body = cloudinit.cloud_config(app, secrets=ctx.secret_envs(app))
     for index, name in enumerate(vm_names(ctx, app.metadata.name)):
         owner = ctx.owner(app.metadata.name, f"vm-{index}")
-        spec = _spec(ctx, app, name=name, owner=str(owner))
+        spec = _spec(ctx, app, name=name, owner=str(owner), body=body)
         ref = ResourceRef(Platform.VSPHERE, "VirtualMachine", name, _site(ctx).folder)
         found.append(
             DesiredResource(
@@ -105,4 +105,3 @@ def render_app(
             )
         )
     return found
-

@@ -32,9 +32,7 @@ deny contains result if {
 	some name in in_scope
 	some variable, value in object.get(input.apps[name].spec, "env", {})
 	is_string(value)
-	lowered := lower(variable)
-	some word in ["password", "secret", "token", "key"]
-	contains(lowered, word)
+	regex.match(`(?i)(passw|secret|token|key)`, variable)
 	result := {"rule": "hipaa.secret-references", "app": name, "msg": sprintf("app '%s': env %s must come from Vault (secretRef)", [name, variable])}
 }
 
