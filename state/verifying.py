@@ -77,6 +77,10 @@ def verify_chains(
 ) -> list[ChainReport]:
     """Verify one tenant's chain, or every chain the database or the exported file knows."""
     with database.read() as session:
+        if database.is_postgresql:
+            # One snapshot for the stream, the head and the checkpoints: an append committed
+            # half-way through must not look like a chain that ends before its head.
+            session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
         tenants = [tenant] if tenant else chain_tenants(session, exported=exported)
         return [
             verify_chain(session, name, public_key=public_key, exported=exported)

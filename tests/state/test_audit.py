@@ -8,11 +8,14 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from core.logs import register_secret
+from state import verifying
 from state.audit import AuditLog, AuditRecord, LogFilter
 from state.checkpoints import CheckpointPolicy, SigningKey, stored_checkpoints
 from state.database import Database
@@ -177,3 +180,19 @@ def test_the_log_filters_by_tenant_object_actor_and_time(store: Store, clock: Fa
     assert objects(actor="engine", tenant="acme") == ["vm-db"]
     assert objects(since=start + dt.timedelta(seconds=60)) == ["k8s:Deployment/web", "vm-db"]
     assert objects(until=start + dt.timedelta(seconds=60)) == ["vm-web"]
+
+
+def test_appends_committed_while_a_chain_is_verified_do_not_break_it(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for n in range(5):
+        store.audit.append("acme", AuditRecord("engine", "change.applied", f"vm-{n}"))
+    check_end = verifying._check_end
+
+    def append_then_check(session: Session, walk: Any) -> Any:
+        store.audit.append("acme", AuditRecord("engine", "change.applied", "late"))
+        return check_end(session, walk)
+
+    monkeypatch.setattr(verifying, "_check_end", append_then_check)
+    [report] = verify_chains(store.database, public_key=store.key.public)
+    assert (report.ok, report.entries) == (True, 5), report.problem
