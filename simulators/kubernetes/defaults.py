@@ -10,6 +10,8 @@ import itertools
 from collections.abc import Callable
 from typing import Any
 
+from simulators.kubernetes.quantities import canonicalise
+
 _cluster_ips = itertools.count(10)
 
 
@@ -30,6 +32,7 @@ def _pod_spec(spec: dict[str, Any]) -> None:
         },
     )
     for container in spec.get("containers") or []:
+        canonicalise(container.get("resources"))
         image = str(container.get("image", ""))
         latest = ":" not in image.rsplit("/", 1)[-1] or image.endswith(":latest")
         _fill(
@@ -84,6 +87,7 @@ def _service(obj: dict[str, Any]) -> None:
 
 
 def _pvc(obj: dict[str, Any]) -> None:
+    canonicalise((obj.get("spec") or {}).get("resources"))
     _fill(obj.setdefault("spec", {}), {"volumeMode": "Filesystem", "storageClassName": "standard"})
     obj.setdefault("metadata", {}).setdefault("finalizers", ["kubernetes.io/pvc-protection"])
 

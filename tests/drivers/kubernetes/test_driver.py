@@ -292,3 +292,13 @@ def test_a_dry_run_reads_no_secret_value(
     assert driver.apply(change, dry_run=True).wrote
     assert secrets.reads == []
     assert driver.observe(scope) == []
+
+
+def test_a_quantity_the_server_rewrites_is_drift_until_the_planner_sends_the_canonical_form(
+    driver: KubernetesDriver, scope: Scope
+) -> None:
+    namespace = scope.site["namespace"]
+    loose, canonical = (scenario.pvc(OWNER, namespace, "data", size=s) for s in ("0.5Gi", "512Mi"))
+    create(driver, loose)
+    assert [c.action for c in plan_changes([loose], driver.observe(scope))] == [Action.UPDATE]
+    assert plan_changes([canonical], driver.observe(scope)) == []

@@ -206,3 +206,20 @@ def test_every_request_is_counted_by_verb_and_path(
     k8s.CoreV1Api(api).list_namespaced_config_map(namespace)
     assert server.counts[("GET", f"/api/v1/namespaces/{namespace}/configmaps")] == 2
     assert server.calls() == 2
+
+
+@pytest.mark.parametrize(
+    ("sent", "stored"),
+    [
+        ("0.5", "500m"), ("1000m", "1"), ("1000", "1k"), ("1500", "1500"), ("1024Mi", "1Gi"),
+        ("0.5Gi", "512Mi"), ("1536Mi", "1536Mi"), ("2000M", "2G"), ("1024k", "1024k"),
+        ("0.0001", "1m"), ("0", "0"),
+    ],
+)  # fmt: skip
+def test_quantities_are_stored_in_the_real_servers_canonical_form(
+    api: k8s.ApiClient, namespace: str, sent: str, stored: str
+) -> None:
+    body = deployment("web", namespace)
+    body["spec"]["template"]["spec"]["containers"][0]["resources"] = {"requests": {"cpu": sent}}
+    created = k8s.AppsV1Api(api).create_namespaced_deployment(namespace, body)
+    assert created.spec.template.spec.containers[0].resources.requests["cpu"] == stored
