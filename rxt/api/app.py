@@ -32,6 +32,7 @@ def create_app(
     limits: ApiLimits | None = None,
     queue_depth: Callable[[], float] | None = None,
     clock: Callable[[], float] = time.monotonic,
+    metrics: Metrics | None = None,
 ) -> FastAPI:
     """Build one API instance.
 
@@ -43,6 +44,7 @@ def create_app(
         limits: body size, read timeout, per-repository rate and check timeout.
         queue_depth: read by the ``rxt_workqueue_depth`` gauge at each scrape.
         clock: monotonic seconds for the rate limiter.
+        metrics: the metrics the reconcile loop records into as well; a new set when not given.
     """
     limits = limits or ApiLimits()
     intake = WebhookIntake(
@@ -59,7 +61,7 @@ def create_app(
     )
     app.state.rxt = ApiState(
         intake=intake,
-        metrics=Metrics(queue_depth=queue_depth),
+        metrics=metrics or Metrics(queue_depth=queue_depth),
         limits=limits,
         readiness=dict(readiness or {}),
     )

@@ -1,7 +1,7 @@
 """The Prometheus metrics of one API instance, in its own registry so instances never collide.
 
-Routes count webhook outcomes here; the reconcile loop (not wired yet) is to record the
-reconcile, drift, policy, queue and apply figures through the same object.
+Routes count webhook outcomes here; the reconcile loop records the reconcile, drift, policy and
+apply figures through the same object (it satisfies ``reconciler.metering.LoopMetrics``).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ class Metrics:
             ["environment"],
             registry=r,
         )
-        self.drift_detected = Counter(
+        self.drift_found = Counter(
             "rxt_drift_detected", "Drift checks that found drift.", ["environment"], registry=r
         )
         self.policy_denials = Counter(
@@ -65,6 +65,24 @@ class Metrics:
         for provider in get_args(Provider):
             for outcome in get_args(Outcome):
                 self.webhook_deliveries.labels(provider, outcome)
+
+    def watch_queue(self, depth: Callable[[], float]) -> None:
+        """Read the work queue's depth from ``depth`` at each scrape."""
+        self.workqueue_depth.set_function(depth)
+
+    def reconciled(self, environment: str, *, outcome: str, seconds: float) -> None:
+        """One reconcile ended with ``outcome`` after ``seconds``."""
+        self.reconcile_total.labels(environment, outcome).inc()
+        self.reconcile_duration.labels(environment).observe(seconds)
+
+    def policy_denied(self, environment: str, *, rule: str) -> None:
+        self.policy_denials.labels(environment, rule).inc()
+
+    def apply_failed(self, environment: str, *, driver: str) -> None:
+        self.apply_errors.labels(environment, driver).inc()
+
+    def drift_detected(self, environment: str) -> None:
+        self.drift_found.labels(environment).inc()
 
     def webhook(self, provider: Provider, outcome: Outcome, *, seconds: float) -> None:
         """Count one delivery's outcome and how long its answer took."""

@@ -1,12 +1,14 @@
-"""``rxt serve``: run the HTTP API (webhooks, health, readiness, metrics) under uvicorn.
+"""``rxt serve``: the HTTP API (webhooks, health, readiness, metrics), the reconcile workers,
+the drift schedule and, with ``RXT_NATS_URL`` set, the outbox relay, in one process.
 
-Not wired yet: the reconcile workers, the scheduler and the state store's delivery table.
-Verified deliveries are held in a bounded in-memory list and logged, and nothing acts on them.
+Webhooks enqueue into the state store's work queue; several processes may share one
+PostgreSQL database (``RXT_DATABASE_URL``).
 """
 
 from __future__ import annotations
 
-import collections
+import os
+import socket
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
@@ -15,43 +17,31 @@ import typer
 import uvicorn
 import yaml
 
-from core.errors import ConfigError
+from core.errors import ConfigError, RxtError
 from core.logs import configure, get_logger, register_secret
-from reconciler.intake import Delivery
+from reconciler.relaying import RelaySettings
 from reconciler.webhooks import Repository
+from reconciler.wiring.config import EngineConfig, load_config
+from reconciler.wiring.deliveries import StoreDeliveryLog
+from reconciler.wiring.engine import Engine
 from rxt.api import create_app
+from rxt.api.metrics import Metrics
 from rxt.api.serving import server_config
+from rxt.settings import Settings
+from state.database import check_connection
+from state.store import Store, open_store
 
 log = get_logger()
 
 HELP = (
-    "Run the HTTP API: POST /webhooks/github and /webhooks/gitlab, /healthz, /readyz, /metrics "
-    "and the OpenAPI docs at /docs.\n\n"
-    "NOT WIRED YET: the reconcile workers and the drift scheduler. Deliveries are verified, "
-    "de-duplicated (in memory, per process) and acknowledged with 202, then only logged and "
-    "held in memory: no plan or apply follows. Webhook secrets come from --webhook-secrets "
-    "until repositories can be registered through the API."
+    "Run the engine: the HTTP API (POST /webhooks/github and /webhooks/gitlab, /healthz, "
+    "/readyz, /metrics, OpenAPI docs at /docs), the reconcile workers and the drift schedule.\n\n"
+    "Repositories, environments and platform connections come from --config (see "
+    "docs/reconciler.md). A verified push is queued in the state store and applied by a worker; "
+    "a pull request is planned as a preview (the plan is stored; posting it on the pull request "
+    "is not built yet). With RXT_NATS_URL set, outbox events are relayed to NATS JetStream. "
+    "Webhook secrets come from the configuration and from --webhook-secrets."
 )
-
-
-class HeldDeliveries:
-    """Keeps the latest verified deliveries in memory, since no worker consumes them yet."""
-
-    def __init__(self, *, capacity: int = 1000) -> None:
-        self.items: collections.deque[Delivery] = collections.deque(maxlen=capacity)
-
-    def __call__(self, delivery: Delivery) -> None:
-        self.items.append(delivery)
-        log.info(
-            "delivery.held",
-            delivery=delivery.delivery_id,
-            repository=delivery.event.repository.full_name,
-            kind=delivery.event.kind,
-            note="reconcile workers are not wired yet; nothing acts on this delivery",
-        )
-
-    def depth(self) -> float:
-        return float(len(self.items))
 
 
 class FileSecrets:
@@ -94,26 +84,67 @@ def _as_tuple(value: object) -> tuple[str, ...]:
     return (str(value),)
 
 
+class Secrets:
+    """Webhook secrets from the secrets file and from the engine's configured repositories."""
+
+    def __init__(self, files: FileSecrets, engine: Engine) -> None:
+        self.files, self.engine = files, engine
+
+    def __call__(self, repository: Repository) -> Sequence[str]:
+        return (*self.files(repository), *self.engine.webhook_secrets(repository))
+
+
+def _open(settings: Settings) -> Store:
+    return open_store(settings.database_url, key_path=settings.signing_key_path)
+
+
+def _config(path: Path | None, settings: Settings) -> EngineConfig:
+    if path is not None:
+        return load_config(path)
+    return EngineConfig(cache_dir=settings.data_dir / "mirrors")
+
+
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind; loopback unless you mean it.")] = (
         "127.0.0.1"
     ),
     port: Annotated[int, typer.Option(help="TCP port to listen on.")] = 8080,
+    config: Annotated[
+        Path | None, typer.Option(help="The engine configuration (YAML): repositories, sites.")
+    ] = None,
     webhook_secrets: Annotated[
         Path | None,
         typer.Option(help="YAML file mapping 'owner/name' to its webhook secret (or a list)."),
     ] = None,
 ) -> None:
     configure()
+    settings = Settings()
     try:
-        secrets = FileSecrets.load(webhook_secrets)
-    except ConfigError as error:
+        files = FileSecrets.load(webhook_secrets)
+        engine_config = _config(config, settings)
+        store = _open(settings)
+    except RxtError as error:
         typer.echo(f"error: {error.render()}", err=True)
         raise typer.Exit(1) from error
-    held = HeldDeliveries()
-    app = create_app(secrets=secrets, enqueue=held, queue_depth=held.depth)
-    log.warning("serve.started", host=host, port=port, workers="not wired yet")
-    uvicorn.Server(server_config(app, host=host, port=port)).run()
+    metrics = Metrics()
+    relay = RelaySettings(url=settings.nats_url) if settings.nats_url else None
+    holder = f"{socket.gethostname()}:{os.getpid()}"
+    engine = Engine.from_config(engine_config, store, metrics=metrics, holder=holder, relay=relay)
+    metrics.watch_queue(engine.queue_depth)
+    app = create_app(
+        secrets=Secrets(files, engine),
+        enqueue=engine.enqueue,
+        deliveries=StoreDeliveryLog(store.catalog),
+        readiness={"database": lambda: check_connection(store.database)},
+        metrics=metrics,
+    )
+    engine.start()
+    log.info("serve.started", host=host, port=port, environments=len(engine.targets))
+    try:
+        uvicorn.Server(server_config(app, host=host, port=port)).run()
+    finally:
+        engine.stop()
+        store.close()
 
 
 def register(app: typer.Typer) -> None:

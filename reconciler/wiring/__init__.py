@@ -1,0 +1,1 @@
+"""Wiring: the engine's configuration file and the engine that runs workers, schedule and relay."""

@@ -1,0 +1,116 @@
+"""The engine's configuration file (YAML): repositories and their environments, platform
+connections by site name, Vault, notifications, workers. Read by ``rxt serve --config``.
+
+Pydantic stops here, at the boundary; the engine is built from the checked model
+(``reconciler.wiring.engine``). Secret values in the file are registered for redaction.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from core.errors import ConfigError
+from core.logs import register_secret
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RepositoryConfig(_Model):
+    url: str = Field(description="The remote: https://, ssh://, file:// or a local path.")
+    name: str = Field(description="owner/name, as webhooks name the repository.")
+    tenant: str
+    branch: str = "main"
+    environments: list[str] = Field(min_length=1)
+    webhook_secrets: list[str] = Field(default_factory=list)
+    token: str = ""
+    poll_seconds: float = Field(default=0, ge=0, description="0: rely on webhooks only.")
+
+
+class KubernetesConnection(_Model):
+    kubeconfig: Path | None = None
+    url: str = Field(default="", description="An API server URL without auth (simulators).")
+
+
+class VsphereConnection(_Model):
+    host: str
+    port: int = 443
+    user: str
+    password: str
+    protocol: str = "https"
+    verify_tls: bool = True
+
+
+class NsxConnection(_Model):
+    url: str
+    username: str
+    password: str
+    verify: bool = True
+
+
+class VaultConnection(_Model):
+    address: str
+    token: str
+
+
+class EngineConfig(_Model):
+    """The whole file."""
+
+    cache_dir: Path = Field(description="Where the bare mirrors of the repositories live.")
+    repositories: list[RepositoryConfig] = Field(default_factory=list)
+    kubernetes: dict[str, KubernetesConnection] = Field(default_factory=dict)
+    vsphere: dict[str, VsphereConnection] = Field(default_factory=dict)
+    nsx: dict[str, NsxConnection] = Field(default_factory=dict)
+    vault: VaultConnection | None = None
+    notify: list[str] = Field(default_factory=list, description="Chat webhook URLs.")
+    workers: int = Field(default=2, ge=1, le=64)
+    drift_schedule: bool = True
+
+
+def _secrets(config: EngineConfig) -> list[str]:
+    found = [s for r in config.repositories for s in (*r.webhook_secrets, r.token) if s]
+    found += [c.password for c in config.vsphere.values()]
+    found += [c.password for c in config.nsx.values()]
+    found += [config.vault.token] if config.vault else []
+    return found
+
+
+def parse_config(data: Any, *, source: str = "config") -> EngineConfig:
+    """Check a parsed configuration document.
+
+    Raises:
+        ConfigError: the document does not match; the message names the field.
+    """
+    try:
+        config = EngineConfig.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise ConfigError(
+            f"{source}: {where}: {first['msg']}",
+            hint="see docs/reconciler.md for the engine configuration file",
+        ) from None
+    for secret in _secrets(config):
+        register_secret(secret)
+    return config
+
+
+def load_config(path: Path) -> EngineConfig:
+    """Read and check the configuration file at ``path``.
+
+    Raises:
+        ConfigError: it cannot be read or is not valid.
+    """
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as error:
+        raise ConfigError(
+            f"{path}: cannot read the engine configuration: {error}",
+            hint="pass a readable YAML file to --config",
+        ) from error
+    return parse_config(data, source=str(path))

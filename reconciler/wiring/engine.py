@@ -1,0 +1,250 @@
+"""The engine: webhooks enqueue into the state store's work queue, workers reconcile, check
+drift and preview, the drift schedule enqueues checks, and the relay publishes the outbox.
+
+``rxt serve`` builds one ``Engine`` (``Engine.from_config``) next to the HTTP API and starts
+and stops it with the process; tests build one from parts.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.errors import ConfigError, ManifestError, RxtError
+from core.logs import get_logger
+from reconciler import history
+from reconciler.drifting import DriftChecker
+from reconciler.intake import Delivery
+from reconciler.metering import LoopMetrics, NoMetrics
+from reconciler.mirrors import RepositoryMirror, TokenAuth
+from reconciler.notifying import Notifier
+from reconciler.reconciling import Options, Reconciler, Result, Target
+from reconciler.relaying import NatsRelay, RelaySettings, start_relay
+from reconciler.scheduling import DriftSchedule, interval_seconds
+from reconciler.sites import Sites
+from reconciler.webhooks import Ping, Push, Repository, ReviewRequest
+from reconciler.wiring.config import EngineConfig
+from reconciler.wiring.connections import close_all, connect
+from reconciler.workers import DRIFT, PREVIEW, RECONCILE, Worker, WorkerOptions, item_key
+from state.store import Store
+
+log = get_logger()
+
+_PREVIEW_ACTIONS = frozenset({"opened", "synchronize", "reopened", "open", "update", "reopen"})
+
+
+@dataclass(frozen=True)
+class Source:
+    """One repository the engine follows: its mirror and the environments it holds."""
+
+    name: str
+    mirror: RepositoryMirror
+    tenant: str
+    environments: tuple[str, ...]
+    branch: str = "main"
+    webhook_secrets: tuple[str, ...] = ()
+
+
+@dataclass
+class EngineSettings:
+    workers: int = 2
+    options: Options = field(default_factory=Options)
+    worker: WorkerOptions = field(default_factory=WorkerOptions)
+    notify: Sequence[str] = ()
+    drift_schedule: bool = True
+    relay: RelaySettings | None = None
+
+
+class Engine:
+    """Every moving part of one engine process, started and stopped together."""
+
+    def __init__(
+        self,
+        store: Store,
+        sites: Sites,
+        sources: Sequence[Source],
+        *,
+        settings: EngineSettings | None = None,
+        metrics: LoopMetrics | None = None,
+    ) -> None:
+        self.store = store
+        self.sites = sites
+        self.settings = settings or EngineSettings()
+        self.metrics = metrics or NoMetrics()
+        self.sources = {source.name: source for source in sources}
+        self.targets: dict[str, Target] = {}
+        for source in sources:
+            for env in source.environments:
+                url = source.mirror.url
+                target = Target(source.tenant, env, source.mirror, url, source.branch)
+                self.targets[item_key(source.tenant, env)] = target
+        opts = self.settings.options
+        self.reconciler = Reconciler(store, sites, options=opts, metrics=self.metrics)
+        notifier = Notifier(store.catalog, urls=list(self.settings.notify))
+        self.checker = DriftChecker(
+            self.reconciler, notifier=notifier, metrics=self.metrics, holder=opts.holder
+        )
+        self.schedule = DriftSchedule(self.enqueue_drift)
+        self.results: list[Result] = []
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    @classmethod
+    def from_config(
+        cls,
+        config: EngineConfig,
+        store: Store,
+        *,
+        metrics: LoopMetrics | None = None,
+        holder: str = "rxt-engine",
+        relay: RelaySettings | None = None,
+    ) -> Engine:
+        """Build mirrors and drivers from the configuration file's values."""
+        sources = []
+        for repo in config.repositories:
+            credentials = TokenAuth(repo.token) if repo.token else None
+            mirror = RepositoryMirror(repo.url, cache_dir=config.cache_dir, credentials=credentials)
+            sources.append(
+                Source(repo.name, mirror, repo.tenant, tuple(repo.environments), repo.branch,
+                       tuple(repo.webhook_secrets))
+            )  # fmt: skip
+        settings = EngineSettings(
+            workers=config.workers, options=Options(holder=holder), notify=config.notify,
+            drift_schedule=config.drift_schedule, relay=relay,
+        )  # fmt: skip
+        return cls(store, connect(config), sources, settings=settings, metrics=metrics)
+
+    # -- intake ---------------------------------------------------------------------------------
+
+    def webhook_secrets(self, repository: Repository) -> Sequence[str]:
+        """The secrets registered for a repository named by a webhook."""
+        source = self.sources.get(repository.full_name)
+        return source.webhook_secrets if source else ()
+
+    def enqueue(self, delivery: Delivery) -> None:
+        """Turn a verified delivery into work items; never does the work itself."""
+        event = delivery.event
+        source = self.sources.get(event.repository.full_name)
+        if source is None or isinstance(event, Ping):
+            return
+        if isinstance(event, Push) and event.ref == f"refs/heads/{source.branch}":
+            pushed = {"commit": event.after, "delivery": delivery.delivery_id, "trigger": "push"}
+            self._enqueue_all(source, RECONCILE, pushed)
+        elif isinstance(event, ReviewRequest) and event.action in _PREVIEW_ACTIONS:
+            review = {"commit": event.head_sha, "review": event.number}
+            self._enqueue_all(source, PREVIEW, review)
+
+    def _enqueue_all(self, source: Source, kind: str, payload: Mapping[str, Any]) -> None:
+        for env in source.environments:
+            self.store.queue.enqueue(kind, key=item_key(source.tenant, env), payload=payload)
+
+    def enqueue_drift(self, key: str) -> None:
+        """The drift job: queue a check unless one for ``key`` is already waiting or running."""
+        if history.pending(self.store.database, kind=DRIFT, key=key):
+            log.info("drift.coalesced", environment=key)
+            return
+        self.store.queue.enqueue(DRIFT, key=key)
+
+    # -- work -----------------------------------------------------------------------------------
+
+    def handle_reconcile(self, target: Target, payload: Mapping[str, Any]) -> Result:
+        commit = self._commit(target, str(payload.get("commit", "")))
+        result = self.reconciler.reconcile(
+            target, commit, saved_plan=str(payload.get("plan_id", "")),
+            trigger=str(payload.get("trigger", "push")),
+        )  # fmt: skip
+        self.results.append(result)
+        self.refresh_schedule(target, commit)
+        return result
+
+    def handle_drift(self, target: Target, payload: Mapping[str, Any]) -> object:
+        return self.checker.check(target)
+
+    def handle_preview(self, target: Target, payload: Mapping[str, Any]) -> object:
+        commit = str(payload.get("commit", ""))
+        self._fetched(target, commit)
+        return self.reconciler.preview(target, commit)
+
+    def _fetched(self, target: Target, commit: str) -> None:
+        mirror = self._mirror(target)
+        try:
+            mirror.tree_at(commit)
+        except ConfigError:
+            mirror.fetch()
+
+    def _commit(self, target: Target, wanted: str) -> str:
+        """The commit to apply: the branch head, which supersedes an older pushed commit."""
+        mirror = self._mirror(target)
+        mirror.fetch()
+        head = mirror.head(target.branch)
+        if head is None:
+            raise ConfigError(f"repository {mirror.url} has no branch {target.branch!r}")
+        if wanted and wanted != head:
+            log.info("reconcile.superseded", environment=target.name, pushed=wanted, head=head)
+        return head
+
+    def _mirror(self, target: Target) -> RepositoryMirror:
+        if not isinstance(target.source, RepositoryMirror):
+            raise ConfigError(f"environment {target.name} has no Git mirror")
+        return target.source
+
+    def refresh_schedule(self, target: Target, commit: str) -> None:
+        """Follow the environment's ``drift.interval`` as of ``commit``."""
+        if not self.settings.drift_schedule:
+            return
+        try:
+            view = self.reconciler.load(target, commit)
+            seconds = interval_seconds(view.environment.spec.drift.interval)
+        except (ManifestError, ConfigError) as error:
+            log.warning("drift_schedule.unreadable", environment=target.name, error=error.message)
+            return
+        self.schedule.set(item_key(target.tenant, target.environment), seconds)
+
+    def worker(self, name: str) -> Worker:
+        handlers = {
+            RECONCILE: self.handle_reconcile,
+            DRIFT: self.handle_drift,
+            PREVIEW: self.handle_preview,
+        }
+        return Worker(
+            self.store.queue, name=name, targets=self.targets.get, handlers=handlers,
+            options=self.settings.worker,
+        )  # fmt: skip
+
+    # -- life -----------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Fetch every repository, schedule drift checks, start workers and the relay."""
+        for key, target in self.targets.items():
+            try:
+                head = self._commit(target, "")
+            except RxtError as error:
+                log.warning("engine.source_unavailable", environment=key, error=error.message)
+                continue
+            self.refresh_schedule(target, head)
+        if self.settings.drift_schedule:
+            self.schedule.start()
+        holder = self.settings.options.holder
+        for index in range(self.settings.workers):
+            worker = self.worker(f"{holder}/w{index}")
+            thread = threading.Thread(target=worker.run, args=(self._stop,), name=worker.name)
+            thread.start()
+            self._threads.append(thread)
+        if self.settings.relay is not None:
+            relay = NatsRelay(self.store.outbox, self.settings.relay)
+            self._threads.append(start_relay(relay, self._stop))
+        log.info("engine.started", environments=len(self.targets), workers=self.settings.workers)
+
+    def stop(self, *, timeout: float = 60.0) -> None:
+        """Stop scheduling, let each worker finish its item, then close the drivers."""
+        self._stop.set()
+        self.schedule.stop()
+        for thread in self._threads:
+            thread.join(timeout=timeout)
+        close_all(self.sites)
+        log.info("engine.stopped")
+
+    def queue_depth(self) -> float:
+        return float(history.queue_depth(self.store.database))
