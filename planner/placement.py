@@ -1,7 +1,8 @@
 """Placement: where each application runs, decided by the ordered matrix of the manifest contract.
 
 The renderer and the plan call ``place_environment``; ``rxt explain`` prints a decision's path.
-Tenant constraints in Rego (``planner.constraints``) may forbid the decided target, never change it.
+Tenant constraints in Rego (``planner.policy.forbidden``) may forbid the decided target, never
+change it.
 """
 
 from __future__ import annotations
@@ -9,10 +10,30 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from core.errors import Location, ManifestError
-from planner.environments import EnvironmentView
 from planner.manifests import Application, Environment
+
+
+class EnvironmentView(Protocol):
+    """One environment: its settings, its applications by name, and the tenant's Rego files.
+
+    ``planner.loading.LoadedEnvironment`` satisfies it; tests and benchmarks build their own.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def environment(self) -> Environment: ...
+
+    @property
+    def apps(self) -> Mapping[str, Application]: ...
+
+    @property
+    def policy_files(self) -> Mapping[str, str]: ...
+
 
 # Compliance regimes that demand a dedicated VM segmented by NSX (rule 2 of the matrix).
 VM_ONLY_COMPLIANCE = ("pci-dss", "hipaa")

@@ -19,14 +19,13 @@ from core.resources import (
     ObservedResource,
     SecretRef,
 )
-from planner import constraints, costs, policy
+from planner import costs, policy
 from planner.bundles import Bundle, build_bundle
 from planner.costs import CostEstimate, PriceSheet
 from planner.diffing import diff, is_conflict
-from planner.environments import EnvironmentView
-from planner.fingerprints import spec_digest
+from planner.fields import spec_digest
 from planner.ordering import order_changes
-from planner.placement import Placement, place_environment, placement_summary
+from planner.placement import EnvironmentView, Placement, place_environment, placement_summary
 from planner.policy import PolicyOverride, PolicyReport
 from planner.rendering import render_placed
 
@@ -154,8 +153,8 @@ def check_policy(
     if engine is None:
         return PolicyReport((policy.failure("bundle", problem),), bundle.digest)
     found, errors = policy.answers(engine, bundle)
-    verdicts, malformed = constraints.forbidden(found)
-    vetoed = [*errors, *malformed, *constraints.vetoes(placements, verdicts)]
+    verdicts, malformed = policy.forbidden(found)
+    vetoed = [*errors, *malformed, *policy.vetoes(placements, verdicts)]
     return policy.report(bundle, found, enforcement=enforcement, overrides=overrides, errors=vetoed)
 
 

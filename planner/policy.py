@@ -1,8 +1,9 @@
-"""Policy evaluation: Rego deny and warn rules run in-process by regorus, failing closed.
+"""Policy evaluation: Rego deny, warn and forbid rules run in-process by regorus, failing closed.
 
-Called by ``planner.plans`` with the policy input built there. Enforcement is per pack:
-advisory (reported), soft-mandatory (blocks unless overridden, recording who and why) and
-hard-mandatory (blocks). Any load or evaluation error is a hard denial.
+Called by ``planner.plans`` and ``rxt explain``. Enforcement is per pack: advisory (reported),
+soft-mandatory (blocks unless overridden, recording who and why) and hard-mandatory (blocks).
+Any load or evaluation error is a hard denial. Placement constraints (``forbid``) may veto the
+target the decision matrix chose, never change it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from planner.bundles import Bundle, compile_bundle, error_text
+from planner.placement import Placement
 
 EVALUATION_ERROR = "policy.evaluation-error"
 RULE_KINDS = ("deny", "warn")
@@ -207,7 +209,7 @@ def report(
     """The deny and warn results of every pack's answers, with enforcement and overrides."""
     results = list(errors)
     for pack in sorted(bundle.packs):
-        if pack != "placement":  # placement constraints answer `forbid` (planner.constraints)
+        if pack != "placement":  # placement constraints answer `forbid`, read by forbidden()
             level = _level(pack, enforcement)
             results.extend(_pack_results(pack, found.get(pack, {}), level))
     results = _apply_overrides(results, overrides)
@@ -235,3 +237,73 @@ def evaluate(
         return PolicyReport((failure("bundle", problem),), bundle.digest)
     found, errors = answers(engine, bundle)
     return report(bundle, found, enforcement=enforcement, overrides=overrides, errors=errors)
+
+
+FORBID = "forbid"
+
+
+@dataclass(frozen=True, slots=True)
+class Forbidden:
+    """A constraint's verdict: ``app`` may not run on ``target``, by ``rule``."""
+
+    app: str
+    target: str
+    rule: str
+    message: str
+    pack: str
+
+
+def _parse(item: Any, pack: str) -> Forbidden:
+    if not isinstance(item, dict) or not all(
+        isinstance(item.get(k), str) for k in ("app", "target")
+    ):
+        raise TypeError("a forbid result must be an object with app, target, rule and msg")
+    message = str(item.get("msg", item.get("message", "")))
+    return Forbidden(item["app"], item["target"], str(item.get("rule") or pack), message, pack)
+
+
+def forbidden(found: Answers) -> tuple[list[Forbidden], list[PolicyResult]]:
+    """Every forbid result of every pack's answers; a malformed result denies."""
+    verdicts: list[Forbidden] = []
+    errors: list[PolicyResult] = []
+    for pack in sorted(found):
+        try:
+            verdicts.extend(_parse(item, pack) for item in items(found[pack], FORBID))
+        except TypeError as error:
+            errors.append(failure(pack, f"{pack}.{FORBID}: {error}"))
+    return verdicts, errors
+
+
+def constraints_of(
+    bundle: Bundle, document: Mapping[str, Any]
+) -> tuple[list[Forbidden], list[PolicyResult]]:
+    """The forbid verdicts of a bundle on ``document`` alone (``rxt explain`` uses it)."""
+    engine, problem = prepared(bundle, document)
+    if engine is None:
+        return [], [failure("bundle", problem)]
+    found, errors = answers(engine, bundle)
+    verdicts, malformed = forbidden(found)
+    return verdicts, [*errors, *malformed]
+
+
+def vetoes(placements: Mapping[str, Placement], verdicts: list[Forbidden]) -> list[PolicyResult]:
+    """Hard denials for each constraint that forbids the target an app was placed on."""
+    found = []
+    for item in verdicts:
+        placed = placements.get(item.app)
+        if placed is None or placed.target.value != item.target:
+            continue
+        found.append(
+            PolicyResult(
+                pack=item.pack,
+                rule=item.rule,
+                message=(
+                    f"placement constraint forbids {item.target} for '{item.app}' "
+                    f"(placed there by rule {placed.rule}): {item.message}"
+                ),
+                severity="deny",
+                enforcement=Enforcement.HARD_MANDATORY,
+                app=item.app,
+            )
+        )
+    return found

@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from core.resources import DesiredResource, SecretRef
-from planner.environments import EnvironmentView
-from planner.placement import Placement, Target, place_environment
+from planner.placement import EnvironmentView, Placement, Target, place_environment
 from planner.rendering import kubernetes, nsx, vms
 from planner.rendering.common import RenderContext
 

@@ -17,13 +17,12 @@ import typer
 
 from core.errors import Location, ManifestError, RxtError
 from core.resources import ObservedResource
-from planner import constraints
-from planner.bundles import build_bundle
+from planner import policy
+from planner.bundles import build_bundle, builtin_sources, read_directory, run_tests
 from planner.loading import LoadedEnvironment, find_repo_root, load_environment
 from planner.placement import explain, place_environment
 from planner.plans import Plan, plan_environment, policy_input
 from planner.policy import PolicyOverride
-from planner.regotests import builtin_sources, read_directory, run_tests
 from planner.rendering import render_placed
 from planner.snapshots import read_snapshot
 from planner.views import render
@@ -128,7 +127,7 @@ def explain_command(
             raise RxtError(f"no app '{app_name}' in {env_dir}", hint=f"apps here: {known}")
         placements = place_environment(view)
         bundle = build_bundle(view.environment.spec.policy.packs, view.policy_files)
-        verdicts, errors = constraints.constraints_of(bundle, policy_input(view, placements))
+        verdicts, errors = policy.constraints_of(bundle, policy_input(view, placements))
         resources = render_placed(view, placements)
     except RxtError as error:
         raise _fail(error) from error

@@ -6,10 +6,15 @@ from typing import Any
 
 import pytest
 
-from planner.bundles import BUILTIN_PACKS, build_bundle, builtin_directory
+from planner.bundles import (
+    BUILTIN_PACKS,
+    build_bundle,
+    builtin_directory,
+    builtin_sources,
+    run_tests,
+)
 from planner.plans import plan_environment
 from planner.policy import EVALUATION_ERROR, PolicyOverride
-from planner.regotests import builtin_sources, run_tests
 from tests.planner.builders import app, environment, view
 
 
