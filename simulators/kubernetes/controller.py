@@ -34,6 +34,7 @@ class Rollout:
     template: Any
     started: float
     updated: int = 0
+    old: int = 0  # pods of the previous template, ready, still running
 
 
 @dataclass
@@ -89,24 +90,27 @@ class Controllers:
 
     def _roll(self, deployment: dict[str, Any]) -> None:
         meta, spec = deployment["metadata"], deployment.get("spec") or {}
-        template = spec.get("template")
-        rollout = self._rollouts.get(meta["uid"])
-        if rollout is None or rollout.template != template:
-            rollout = Rollout(template=template, started=self.clock())
-            self._rollouts[meta["uid"]] = rollout
         replicas = int(spec.get("replicas", 1))
-        images = {c.get("image") for c in (template or {}).get("spec", {}).get("containers", [])}
-        pulling = bool(images & self.failing_images())
+        rollout = self._rollout(meta["uid"], spec.get("template"))
+        containers = (rollout.template or {}).get("spec", {}).get("containers", [])
+        pulling = bool({c.get("image") for c in containers} & self.failing_images())
         if not self.stuck():
-            rollout.updated = min(replicas, rollout.updated + 1)
+            # One move a pass, like RollingUpdate with one surge pod and none unavailable:
+            # retire an old pod once a surged new one is available, else surge a new one.
+            if rollout.old and rollout.updated + rollout.old > replicas and not pulling:
+                rollout.old -= 1
+            elif rollout.updated < replicas:
+                rollout.updated += 1
+            elif rollout.old and not pulling:
+                rollout.old -= 1
         rollout.updated = min(rollout.updated, replicas)
-        available = 0 if pulling else rollout.updated
-        done = rollout.updated == replicas and available == replicas
+        available = rollout.old + (0 if pulling else rollout.updated)
+        done = rollout.updated == replicas and not rollout.old and available == replicas
         deadline = float(spec.get("progressDeadlineSeconds", 600)) * self.deadline_scale
         overdue = not done and self.clock() - rollout.started > deadline
         status = {
             "observedGeneration": meta.get("generation", 1),
-            "replicas": replicas,
+            "replicas": rollout.updated + rollout.old,
             "updatedReplicas": rollout.updated,
             "readyReplicas": available,
             "availableReplicas": available,
@@ -119,6 +123,15 @@ class Controllers:
         if not available:
             del status["readyReplicas"], status["availableReplicas"]
         self.store.write_status(DEPLOYMENTS, meta["namespace"], meta["name"], status)
+
+    def _rollout(self, uid: str, template: Any) -> Rollout:
+        """The current rollout; a changed template starts a new one over the old pods."""
+        rollout = self._rollouts.get(uid)
+        if rollout is None or rollout.template != template:
+            previous = (rollout.updated + rollout.old) if rollout else 0
+            rollout = Rollout(template=template, started=self.clock(), old=previous)
+            self._rollouts[uid] = rollout
+        return rollout
 
 
 def _conditions(*, done: bool, overdue: bool, available: int, want: int) -> list[dict[str, str]]:

@@ -139,3 +139,19 @@ def test_kubectls_rollout_rules_in_order(
     verdict = judge_deployment(obj, elapsed=None)
     assert message in verdict.message
     assert verdict.ready is ready
+
+
+def test_an_update_waits_for_the_old_replicas_to_go(
+    server: FakeApiServer, timed_driver: KubernetesDriver, namespace: str
+) -> None:
+    ref = roll_out(timed_driver, namespace)
+    for _ in range(2):
+        server.controllers.step()
+    assert timed_driver.health(ref).ready
+    roll_out(timed_driver, namespace, image="nginx:1.28")
+    messages = []
+    for _ in range(4):
+        server.controllers.step()
+        messages.append(timed_driver.health(ref).message)
+    assert any("old replicas are pending termination" in m for m in messages), messages
+    assert timed_driver.health(ref).ready
