@@ -5,7 +5,9 @@ The reconciler and the HTTP API register what they see here; each call is one tr
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -23,6 +25,20 @@ from state.models import (
     Tenant,
     WebhookDelivery,
 )
+
+
+@dataclass(frozen=True)
+class PlanView:
+    """A stored plan as callers see it."""
+
+    id: str
+    environment_id: int
+    commit: str
+    kind: str
+    body: Mapping[str, Any]
+    plan_hash: str
+    fingerprint: str
+    created_at: dt.datetime
 
 
 class Catalog:
@@ -96,10 +112,22 @@ class Catalog:
                 )
             )
 
-    def plan(self, plan_id: str) -> Plan | None:
-        """A stored plan, detached from its session."""
+    def plan(self, plan_id: str) -> PlanView | None:
+        """A stored plan, or ``None``."""
         with self.database.read() as session:
-            return session.get(Plan, plan_id)
+            row = session.get(Plan, plan_id)
+            if row is None:
+                return None
+            return PlanView(
+                id=row.id,
+                environment_id=row.environment_id,
+                commit=row.commit,
+                kind=row.kind,
+                body=row.body,
+                plan_hash=row.plan_hash,
+                fingerprint=row.fingerprint,
+                created_at=row.created_at,
+            )
 
     def report_drift(
         self,

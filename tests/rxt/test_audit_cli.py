@@ -135,3 +135,19 @@ def test_an_unreachable_database_is_a_config_error(
     code, out = _run(capsys, "audit", "verify")
     assert code == 1
     assert "cannot connect to the state database" in out
+
+
+def test_settings_default_to_sqlite_and_a_key_in_the_data_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rxt.settings import Settings
+
+    monkeypatch.delenv("RXT_DATABASE_URL", raising=False)
+    monkeypatch.setenv("RXT_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("RXT_CHECKPOINT_EVERY_SECONDS", "60")
+    monkeypatch.setenv("RXT_NATS_URL", "nats://127.0.0.1:4222")
+    settings = Settings()
+    assert settings.database_url == f"sqlite:///{tmp_path / 'rxt.db'}"
+    assert settings.signing_key_path == tmp_path / "audit-signing-key.pem"
+    assert (settings.checkpoint_every_entries, settings.checkpoint_every_seconds) == (1000, 60)
+    assert settings.nats_url == "nats://127.0.0.1:4222"
