@@ -302,3 +302,15 @@ def test_a_quantity_the_server_rewrites_is_drift_until_the_planner_sends_the_can
     create(driver, loose)
     assert [c.action for c in plan_changes([loose], driver.observe(scope))] == [Action.UPDATE]
     assert plan_changes([canonical], driver.observe(scope)) == []
+
+
+def test_a_label_someone_else_adds_is_not_ours_and_not_drift(
+    driver: KubernetesDriver, api: k8s.ApiClient, scope: Scope, namespace: str
+) -> None:
+    desired = scenario.service(OWNER, namespace, "web")
+    create(driver, desired)
+    patch = {"metadata": {"labels": {"team": "payments"}, "annotations": {"note": "hi"}}}
+    k8s.CoreV1Api(api).patch_namespaced_service(
+        "web", namespace, patch, _content_type="application/merge-patch+json"
+    )
+    assert plan_changes([desired], driver.observe(scope)) == []
