@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from core.errors import ConfigError
+from planner import bundles
 from planner.bundles import (
     BUILTIN_PACKS,
     build_bundle,
@@ -133,3 +137,18 @@ def test_tenant_test_files_are_not_part_of_the_bundle() -> None:
 def test_the_builtin_packs_are_found_in_the_source_tree() -> None:
     directory = builtin_directory()
     assert all((directory / f"{pack}.rego").is_file() for pack in BUILTIN_PACKS)
+
+
+def test_an_installed_wheel_finds_its_own_copy_of_the_packs_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    installed = tmp_path / "site-packages" / "planner"
+    shutil.copytree(builtin_directory(), installed / "_policies" / "rego")
+    monkeypatch.setattr(bundles, "__file__", str(installed / "bundles.py"))
+    assert builtin_directory() == installed / "_policies" / "rego"
+
+
+def test_missing_packs_are_a_config_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bundles, "__file__", str(tmp_path / "planner" / "bundles.py"))
+    with pytest.raises(ConfigError, match="built-in Rego policies are missing"):
+        builtin_directory()
