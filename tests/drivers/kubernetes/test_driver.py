@@ -17,7 +17,7 @@ from core.errors import (
 )
 from core.resources import Action, Change, DesiredResource, OwnerKey
 from drivers.kubernetes import KubernetesDriver
-from drivers.protocol import Scope
+from drivers.protocol import Driver, Scope
 from simulators.kubernetes import FakeApiServer, write_kubeconfig
 from tests.drivers.contract import plan_changes
 from tests.drivers.kubernetes import scenario
@@ -314,3 +314,8 @@ def test_a_label_someone_else_adds_is_not_ours_and_not_drift(
         "web", namespace, patch, _content_type="application/merge-patch+json"
     )
     assert plan_changes([desired], driver.observe(scope)) == []
+
+
+def test_the_driver_is_a_protocol_driver_for_kubernetes(driver: KubernetesDriver) -> None:
+    assert isinstance(driver, Driver)
+    assert driver.platform == "kubernetes"
