@@ -1,0 +1,187 @@
+"""The engine with the fake world: a signed push through the HTTP API lands in the state work
+queue, a worker applies it; replays queue nothing; items fail, retry and stop as they should;
+drift checks are scheduled, coalesced and never overlap."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from core.errors import ConfigError, TransientError
+from drivers.fake import FakeWorld
+from reconciler import history
+from reconciler.leasing import EnvironmentBusy
+from reconciler.scheduling import DriftSchedule, interval_seconds, jitter_for
+from reconciler.wiring.deliveries import StoreDeliveryLog
+from reconciler.wiring.engine import Engine, EngineSettings, Source
+from reconciler.workers import DRIFT, RECONCILE, Worker, WorkerOptions
+from rxt.api import create_app
+from rxt.api.metrics import Metrics
+from rxt.api.serving import running_in_thread
+from state.models import WorkStatus
+from state.store import Store
+from tests.conftest import free_port
+from tests.reconciler import payloads
+from tests.reconciler.conftest import fake_sites
+from tests.reconciler.envrepo import EnvRepo
+
+
+@pytest.fixture
+def engine(store: Store, world: FakeWorld, env_repo: EnvRepo) -> Iterator[Engine]:
+    source = Source(
+        "acme/env-repo", env_repo.mirror, "acme", ("prod",), webhook_secrets=(payloads.SECRET,)
+    )
+    made = Engine(
+        store, fake_sites(world), [source],
+        settings=EngineSettings(workers=1, drift_schedule=False), metrics=Metrics(),
+    )  # fmt: skip
+    yield made
+    made.stop()
+
+
+def worker(engine: Engine) -> Worker:
+    return engine.worker("test-worker")
+
+
+def test_a_signed_push_is_queued_in_the_store_and_a_worker_applies_it(
+    engine: Engine, env_repo: EnvRepo, world: FakeWorld, store: Store
+) -> None:
+    head = env_repo.initial()
+    metrics = engine.metrics
+    assert isinstance(metrics, Metrics)
+    metrics.watch_queue(engine.queue_depth)
+    app = create_app(
+        secrets=engine.webhook_secrets, enqueue=engine.enqueue,
+        deliveries=StoreDeliveryLog(store.catalog), metrics=metrics,
+    )  # fmt: skip
+    signed = payloads.github("push", payloads.github_push(after=head))
+    with running_in_thread(app, port=free_port()) as url:
+        first = httpx.post(f"{url}/webhooks/github", content=signed.body, headers=signed.headers)
+        again = httpx.post(f"{url}/webhooks/github", content=signed.body, headers=signed.headers)
+        assert (first.status_code, again.status_code) == (202, 200)
+        assert "rxt_workqueue_depth 1.0" in httpx.get(f"{url}/metrics").text
+        assert worker(engine).step()
+        text = httpx.get(f"{url}/metrics").text
+    assert not worker(engine).step()
+    assert [r.status for r in engine.results] == ["succeeded"]
+    assert world.writes > 0
+    assert 'rxt_reconcile_total{environment="acme/prod",outcome="succeeded"} 1.0' in text
+    assert "rxt_workqueue_depth 0.0" in text
+
+
+def test_a_push_of_an_older_commit_applies_the_branch_head(
+    engine: Engine, env_repo: EnvRepo, store: Store
+) -> None:
+    old = env_repo.initial()
+    new = env_repo.push({"apps/web/deploy.yaml": None})
+    store.queue.enqueue(RECONCILE, key="acme/prod", payload={"commit": old})
+    assert worker(engine).step()
+    assert engine.results[0].status == "succeeded"
+    assert history.last_applied_commit(store.database, 1) == new
+
+
+@pytest.mark.parametrize(
+    ("error", "tries", "status"),
+    [
+        (EnvironmentBusy("busy"), 1, WorkStatus.READY),
+        (TransientError("vCenter overloaded"), 2, WorkStatus.READY),
+        (TransientError("vCenter overloaded"), 3, WorkStatus.FAILED),
+        (ConfigError("no such site"), 1, WorkStatus.FAILED),
+    ],
+)
+def test_a_failed_item_is_retried_later_only_when_retrying_can_help(
+    engine: Engine, store: Store, error: Exception, tries: int, status: WorkStatus
+) -> None:
+    def fail(target: object, payload: object) -> None:
+        raise error
+
+    item = store.queue.enqueue(DRIFT, key="acme/prod")
+    work = Worker(
+        store.queue, name="w", targets=engine.targets.get, handlers={DRIFT: fail},
+        options=WorkerOptions(attempts=3),
+    )  # fmt: skip
+    now = [dt.datetime.now(dt.UTC)]
+    store.queue.clock = lambda: now[0]
+    for _ in range(tries):
+        now[0] += dt.timedelta(days=1)  # past any retry time: no sleeping
+        assert work.step()
+    assert store.queue.status(item) is status
+
+
+def test_an_item_for_an_environment_not_configured_fails_for_good(
+    engine: Engine, store: Store
+) -> None:
+    item = store.queue.enqueue(RECONCILE, key="acme/unknown", payload={})
+    assert worker(engine).step()
+    assert store.queue.status(item) is WorkStatus.FAILED
+
+
+def test_a_stopped_worker_finishes_and_returns(engine: Engine) -> None:
+    stop = threading.Event()
+    thread = threading.Thread(target=worker(engine).run, args=(stop,))
+    thread.start()
+    stop.set()
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+
+
+def test_a_drift_job_queues_one_check_however_often_it_fires(engine: Engine, store: Store) -> None:
+    for _ in range(3):
+        engine.enqueue_drift("acme/prod")
+    assert history.pending(store.database, kind=DRIFT, key="acme/prod") == 1
+
+
+def test_the_drift_schedule_follows_the_environment_interval(
+    engine: Engine, env_repo: EnvRepo
+) -> None:
+    engine.settings.drift_schedule = True
+    engine.schedule.start()
+    head = env_repo.initial(interval="90s")
+    engine.refresh_schedule(engine.targets["acme/prod"], head)
+    assert engine.schedule.intervals == {"acme/prod": 90.0}
+    job = engine.schedule.scheduler.get_job("acme/prod")
+    assert (job.max_instances, job.coalesce) == (1, True)
+    engine.refresh_schedule(engine.targets["acme/prod"], env_repo.initial(interval="0"))
+    assert engine.schedule.jobs() == []
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("90s", 90.0), ("10m", 600.0), ("1h", 3600.0), ("0", 0.0)]
+)
+def test_drift_intervals_read_as_seconds(text: str, seconds: float) -> None:
+    assert interval_seconds(text) == seconds
+
+
+def test_a_drift_job_slower_than_its_interval_never_runs_twice_at_once() -> None:
+    running, peak, runs = [0], [0], [0]
+    lock, done = threading.Lock(), threading.Event()
+    release = threading.Event()
+
+    def slow(key: str) -> None:
+        with lock:
+            running[0] += 1
+            runs[0] += 1
+            peak[0] = max(peak[0], running[0])
+        release.wait(timeout=5)  # held until the scheduler has fired again meanwhile
+        with lock:
+            running[0] -= 1
+        done.set()
+
+    schedule = DriftSchedule(slow, max_workers=4)
+    schedule.start()
+    try:
+        schedule.set("acme/prod", 1, jitter=0)
+        job = schedule.scheduler.get_job("acme/prod")
+        for _ in range(3):  # fire it by hand while the first run is still going
+            job.modify(next_run_time=dt.datetime.now(dt.UTC))
+            schedule.scheduler.wakeup()
+        release.set()
+        assert done.wait(timeout=10)
+    finally:
+        schedule.stop()
+    assert peak[0] == 1
+    assert jitter_for(600) == 60
