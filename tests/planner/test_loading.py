@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -368,3 +369,49 @@ def test_load_file_refuses_a_path_that_climbs_out_of_the_given_root(tmp_path: Pa
     repo = copy_example(tmp_path / "repo")
     with pytest.raises(ManifestErrors, match="1 error"):
         load_file(repo / "environments" / ".." / ".." / "other.yaml", repo_root=repo)
+
+
+def test_r7_a_hostile_repository_reads_nothing_outside_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outside = tmp_path / "outside"
+    (outside / "apps" / "loot").mkdir(parents=True)
+    (outside / "secret.yaml").write_text(app_text(name="web"))
+    (outside / "stolen.rego").write_text("package stolen\n")
+    repo = copy_example(tmp_path / "repo")
+    (repo / ".git").mkdir()
+    (repo / ".git" / "config").write_text("[core]\n")
+    prod = repo / "environments" / "prod"
+    for app, target in {
+        "web": outside / "secret.yaml",
+        "api": "../../../../../outside/secret.yaml",
+        "db": "deploy.yaml",
+        "worker": repo / ".git" / "config",
+    }.items():
+        (prod / "apps" / app / "deploy.yaml").unlink()
+        _link(prod / "apps" / app / "deploy.yaml", target)
+    _link(prod / "apps" / "%2e%2e", outside / "apps")
+    _link(repo / "environments" / "escape", outside)
+    _link(repo / "policies" / "stolen.rego", outside / "stolen.rego")
+    opened: list[str] = []
+    real_open = os.open
+
+    def recording_open(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        opened.append(os.path.realpath(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", recording_open)
+    errors = _errors_of(repo)
+    assert {path for path, _ in errors} == {
+        "environments/prod/apps/web/deploy.yaml",
+        "environments/prod/apps/api/deploy.yaml",
+        "environments/prod/apps/db/deploy.yaml",
+        "environments/prod/apps/worker/deploy.yaml",
+        "environments/prod/apps/%2e%2e",
+        "environments/escape",
+        "policies/stolen.rego",
+    }
+    real_repo = str(repo.resolve())
+    assert opened
+    assert all(path.startswith(real_repo + os.sep) for path in opened), opened
+    assert not any(f"{os.sep}.git{os.sep}" in path for path in opened)
