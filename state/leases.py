@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.errors import LeaseLost
+from core.logs import get_logger
 from state.database import Clock, Database, utc_now
 from state.models import Lease as LeaseRow
 
@@ -57,7 +58,9 @@ class Leases:
                 row.token += 1
                 row.holder, row.acquired_at = holder, now
             row.expires_at = now + ttl
-            return Lease(name, holder, row.token, row.expires_at)
+            lease = Lease(name, holder, row.token, row.expires_at)
+        get_logger().info("lease.acquired", lease=name, holder=holder, token=lease.token)
+        return lease
 
     def renew(self, lease: Lease, *, ttl: dt.timedelta) -> Lease:
         """Extend ``lease``; raises ``LeaseLost`` when it expired or another holder took it."""
@@ -103,12 +106,16 @@ def check_fence(session: Session, lease: Lease, *, now: dt.datetime) -> LeaseRow
     row = _locked(session, lease.name)
     if row is None or row.token != lease.token or row.holder != lease.holder:
         current = row.token if row is not None else 0
+        get_logger().warning("lease.lost", lease=lease.name, holder=lease.holder, token=lease.token)
         raise LeaseLost(
             f"lease {lease.name!r}: fencing token {lease.token} of {lease.holder!r} is stale "
             f"(the current token is {current}); the write was refused",
             hint="another engine took over this environment; stop and let it finish",
         )
     if row.expires_at <= now:
+        get_logger().warning(
+            "lease.expired", lease=lease.name, holder=lease.holder, token=lease.token
+        )
         raise LeaseLost(
             f"lease {lease.name!r} of {lease.holder!r} expired at {row.expires_at.isoformat()}; "
             "the write was refused",
