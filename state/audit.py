@@ -26,6 +26,10 @@ from state.models import AuditCheckpoint, AuditEntry, AuditHead
 
 # Control characters in the short fields would make log lines lie and PostgreSQL refuses NUL.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_LIMITS = {
+    name: getattr(AuditEntry, name).type.length
+    for name in ("tenant", "actor", "action", "object", "commit", "plan_id")
+}
 
 
 @dataclass(frozen=True)
@@ -265,6 +269,10 @@ def _row(entry: StoredEntry) -> dict[str, Any]:
 def _check_short(name: str, value: str) -> None:
     if _CONTROL.search(value):
         raise ValueError(f"audit field {name} {value!r} holds a control character")
+    # SQLite would store a longer value and PostgreSQL refuse it; refuse it on both.
+    limit = _LIMITS[name]
+    if len(value) > limit:
+        raise ValueError(f"audit field {name} is {len(value)} characters long; at most {limit}")
 
 
 def _scrub(value: Any) -> Any:

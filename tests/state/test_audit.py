@@ -196,3 +196,19 @@ def test_appends_committed_while_a_chain_is_verified_do_not_break_it(
     monkeypatch.setattr(verifying, "_check_end", append_then_check)
     [report] = verify_chains(store.database, public_key=store.key.public)
     assert (report.ok, report.entries) == (True, 5), report.problem
+
+
+@pytest.mark.parametrize(
+    ("record", "message"),
+    [
+        (AuditRecord("engine\n", "plan.applied", "prod"), "actor 'engine\\\\n' holds a control"),
+        (AuditRecord("engine", "plan.applied", "x" * 1025), "object is 1025 characters long"),
+        (AuditRecord("engine", "plan.applied", "prod", commit="c" * 65), "commit is 65"),
+    ],
+)
+def test_fields_that_either_database_could_not_keep_exactly_are_refused(
+    store: Store, record: AuditRecord, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        store.audit.append("acme", record)
+    assert verify_chains(store.database, public_key=store.key.public) == []
