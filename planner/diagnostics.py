@@ -108,6 +108,20 @@ def field_names(model: type[BaseModel]) -> list[str]:
     return [info.alias or name for name, info in model.model_fields.items()]
 
 
+def aliased(root: type[BaseModel], loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    """``loc`` with every Python field name replaced by the name users write (its alias).
+
+    pydantic reports aliases when it validated by alias, as the loader does; this keeps
+    messages in the contract's words whichever way a model was validated.
+    """
+    translated: list[int | str] = []
+    for part in loc:
+        model = model_at(root, tuple(translated)) if isinstance(part, str) else None
+        info = model.model_fields.get(str(part)) if model is not None else None
+        translated.append(info.alias if info is not None and info.alias else part)
+    return tuple(translated)
+
+
 def did_you_mean(word: str, choices: list[str]) -> str:
     """``did you mean 'x'?`` for the closest choice, or the list of choices."""
     close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
@@ -215,7 +229,7 @@ def to_manifest_errors(
 ) -> list[ManifestError]:
     """One ManifestError per distinct problem pydantic found, pointing at its YAML node."""
     details = error.errors(include_url=False)
-    resolved = [_resolve(detail["loc"], data) for detail in details]
+    resolved = [_resolve(aliased(root, detail["loc"]), data) for detail in details]
     found: list[ManifestError] = []
     for index in _select(details, resolved):
         detail, (where, is_key, _) = details[index], resolved[index]

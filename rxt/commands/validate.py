@@ -145,7 +145,13 @@ def render_json(outcome: Outcome) -> str:
             {"name": env.name, "tenant": env.environment.metadata.tenant, "apps": list(env.apps)}
             for env in outcome.environments
         ],
+        "document": None,
     }
+    if outcome.document is not None:
+        document["document"] = {
+            "kind": outcome.document.kind,
+            "name": outcome.document.metadata.name,
+        }
     return json.dumps(document, indent=2, ensure_ascii=False)
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from core.errors import ManifestError, ManifestErrors
 from planner import sourcemap
+from planner.diagnostics import aliased
 from planner.loading import (
     LoadedEnvironment,
     load_environment,
@@ -415,3 +416,20 @@ def test_r7_a_hostile_repository_reads_nothing_outside_it(
     assert opened
     assert all(path.startswith(real_repo + os.sep) for path in opened), opened
     assert not any(f"{os.sep}.git{os.sep}" in path for path in opened)
+
+
+@pytest.mark.parametrize(
+    ("loc", "expected"),
+    [
+        (("spec", "depends_on", 0), ("spec", "dependsOn", 0)),
+        (("spec", "volumes", 1, "mount_path"), ("spec", "volumes", 1, "mountPath")),
+        (("spec", "env", "depends_on", "secret_ref", "path"),
+         ("spec", "env", "depends_on", "secretRef", "path")),
+        (("spec", "vm", "memory_mib"), ("spec", "vm", "memoryMiB")),
+        (("spec", "dependsOn", 0), ("spec", "dependsOn", 0)),
+    ],
+)  # fmt: skip
+def test_python_field_names_in_error_locations_become_the_contract_names(
+    loc: tuple[int | str, ...], expected: tuple[int | str, ...]
+) -> None:
+    assert aliased(Application, loc) == expected

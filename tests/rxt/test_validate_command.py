@@ -90,6 +90,21 @@ def test_json_output_lists_errors_in_the_documented_shape(
     }
     assert len(document["errors"]) == 3
     assert document["environments"] == []
+    assert document["document"] is None
+
+
+def test_json_output_of_a_valid_file_names_the_document(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(["validate", "-o", "json", WEB], capsys)
+    assert code == 0
+    assert json.loads(out) == {
+        "valid": True,
+        "target": {"path": WEB, "kind": "file"},
+        "errors": [],
+        "environments": [],
+        "document": {"kind": "Application", "name": "web"},
+    }
 
 
 def test_json_output_of_a_valid_repository_lists_its_environments(
