@@ -142,11 +142,6 @@ class CountingSource:
         return self.inner.wrap(refs, tenant=tenant, ttl_seconds=ttl_seconds)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the Kubernetes driver fills Secret data before it checks dry_run, so a server-side "
-    "dry run (a pull-request preview) reads secret values it does not need",
-)
 def test_a_dry_run_apply_reads_no_secret_value(
     admin: hvac.Client,
     source: VaultSecretSource,

@@ -56,7 +56,7 @@ def vm_with_secrets(
     """Plan and apply the repository's VM app; return the VM's extraConfig as vCenter holds it."""
     with VsphereDriver(
         vcsim.host, port=vcsim.port, user=vcsim.username, password=vcsim.password,
-        protocol="http", secrets=source,
+        protocol="http", secrets=source, vault_address=source.address,
     ) as driver:  # fmt: skip
         changes = plan(repo, driver=driver, source=source).changes
         apply(changes, driver=driver)
@@ -119,10 +119,6 @@ def boot(extra: dict[str, str], *, root: Path) -> subprocess.CompletedProcess[st
     )  # fmt: skip
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the fetch script reads guestinfo.rxt.vault-addr, which nothing writes into guestinfo",
-)
 def test_the_vms_own_fetch_script_opens_the_token_from_guestinfo_once(  # noqa: PLR0917
     admin: hvac.Client, source: VaultSecretSource, vcsim: Vcsim, si: Any, vm_repo: Repo,
     tmp_path: Path,
@@ -144,7 +140,7 @@ def test_the_vms_own_fetch_script_opens_the_token_from_guestinfo_once(  # noqa: 
 def vsphere(vcsim: Vcsim, source: VaultSecretSource) -> VsphereDriver:
     return VsphereDriver(
         vcsim.host, port=vcsim.port, user=vcsim.username, password=vcsim.password,
-        protocol="http", secrets=source,
+        protocol="http", secrets=source, vault_address=source.address,
     )  # fmt: skip
 
 
