@@ -2,7 +2,8 @@
 decisions) and P9 (peak memory of a plan).
 
 Run with ``python -m benchmarks planner``. Environments are generated: two Kubernetes apps (six
-objects each) for every VM app (seven objects on vSphere and NSX), observed from the fake world.
+objects each) for every VM app (seven objects on vSphere and NSX), images pinned by digest as in
+the example repository, observed from the fake world.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from deepdiff import DeepDiff
 import planner.diffing
 import planner.fields
 from benchmarks.harness import Row, best_of
+from core.hashing import sha256_hex
 from core.resources import Action, Change, DesiredResource, ObservedResource, Platform
 from drivers.fake import FakeWorld
 from drivers.protocol import Scope
@@ -53,7 +55,7 @@ class BenchView:
 
 def _app(name: str, **spec: Any) -> Application:
     body = {
-        "image": f"registry.example.com/bench/{name}:1.0.0",
+        "image": f"registry.example.com/bench/{name}@sha256:{sha256_hex(name.encode())}",
         "replicas": 2,
         "resources": {"cpu": "500m", "memory": "512Mi"},
         "ports": [{"name": "http", "port": 8080}],
@@ -121,15 +123,19 @@ def _no_change_plan(view: BenchView, world: FakeWorld) -> Callable[[], None]:
 
 
 def p1() -> Row:
-    times: dict[int, float] = {}
-    sizes: dict[int, int] = {}
-    for n, repeats in ((1000, 3), (10_000, 2)):
+    cases = {}
+    for n in (1000, 10_000):
         view = environment(n)
         world = converged(view)
-        sizes[n] = len(world.objects)
-        times[n] = best_of(repeats, _no_change_plan(view, world))
+        cases[n] = (len(world.objects), _no_change_plan(view, world))
+    times = {n: float("inf") for n in cases}
+    # Interleaved rounds, best of each: the machine is shared, and load that comes and goes
+    # during one size's runs would otherwise skew the ratio.
+    for _ in range(3):
+        for n, (_, work) in cases.items():
+            times[n] = min(times[n], best_of(1, work))
     ratio = times[10_000] / times[1000]
-    figures = (f"1k ({sizes[1000]}): {times[1000]:.3f} s; 10k ({sizes[10_000]}): "
+    figures = (f"1k ({cases[1000][0]}): {times[1000]:.3f} s; 10k ({cases[10_000][0]}): "
                f"{times[10_000]:.3f} s; ratio {ratio:.1f}")  # fmt: skip
     passed = ratio <= 12 and times[1000] <= 1.0
     return Row("P1", "no-change plan, fake drivers", figures, "ratio <= 12; 1k <= 1 s", passed)
@@ -174,53 +180,74 @@ def p2() -> Row:
         calls = 0
         ours()
         calls_per_run = calls
-        mine = best_of(5, ours)
+        mine = cpu_best_of(20, ours)
     finally:
         vars(planner.diffing)["field_diffs"] = real
     before = {str(o.ref): dict(o.spec) for o in observed}
     after = {str(d.ref): dict(d.spec) for d in desired}
-    theirs = best_of(1, lambda: DeepDiff(before, after))
+    theirs = cpu_best_of(2, lambda: DeepDiff(before, after))
     ratio = theirs / mine
-    figures = (f"N={len(desired)}, drifted {drifted}: ours {mine * 1000:.1f} ms, DeepDiff "
+    figures = (f"N={len(desired)}, drifted {drifted}: ours {mine * 1000:.1f} ms CPU, DeepDiff "
                f"{theirs:.2f} s, {ratio:.0f}x; field differ calls {calls_per_run}")  # fmt: skip
     passed = ratio >= 50 and calls_per_run == drifted
     return Row("P2", "1 % drift diff vs DeepDiff", figures, ">= 50x; differ once per drift", passed)
 
 
-def _decision_times(view: BenchView) -> list[float]:
-    """One decision: one app's input against every enabled pack, constraints included."""
+def cpu_best_of(repeats: int, work: Callable[[], object]) -> float:
+    """The least CPU time (this thread's) of ``repeats`` runs of ``work``, in seconds.
+
+    On a shared machine wall time includes the time other processes held the CPU; CPU time
+    measures what the work itself costs.
+    """
+    times = []
+    for _ in range(repeats):
+        start = time.thread_time()
+        work()
+        times.append(time.thread_time() - start)
+    return min(times)
+
+
+def _decision_times(view: BenchView) -> tuple[list[float], list[float]]:
+    """One decision: one app's input against every enabled pack, constraints included.
+
+    Returns CPU times and wall times, in seconds.
+    """
     placements = place_environment(view)
     bundle = build_bundle(view.environment.spec.policy.packs, {})
-    times = []
+    cpu, wall = [], []
     for _ in range(3):
         for name, item in view.apps.items():
             single = BenchView(view.environment, {name: item})
             document = policy_input(single, {name: placements[name]})
-            start = time.perf_counter()
+            start_cpu, start_wall = time.thread_time(), time.perf_counter()
             check_policy(bundle, document, placements=placements, enforcement={})
-            times.append(time.perf_counter() - start)
-    return times
+            cpu.append(time.thread_time() - start_cpu)
+            wall.append(time.perf_counter() - start_wall)
+    return sorted(cpu), sorted(wall)
+
+
+def _p99(times: list[float]) -> float:
+    return times[max(0, int(len(times) * 0.99) - 1)]
 
 
 def p7() -> Row:
     view = environment(1000)
-    world = converged(view)
-    observed = observe(world)
-    times = sorted(_decision_times(view))
-    p99 = times[int(len(times) * 0.99) - 1]
+    observed = observe(converged(view))
+    cpu, wall = _decision_times(view)
     placements = place_environment(view)
     bundle = build_bundle(view.environment.spec.policy.packs, {})
     document = policy_input(view, placements, desired=render_environment(view))
-    whole = best_of(
-        3, lambda: check_policy(bundle, document, placements=placements, enforcement={})
+    whole = cpu_best_of(
+        5, lambda: check_policy(bundle, document, placements=placements, enforcement={})
     )
-    plan = best_of(3, lambda: plan_environment(view, observed))
+    plan = cpu_best_of(5, lambda: plan_environment(view, observed))
     share = whole / plan
-    figures = (f"decision p50 {statistics.median(times) * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms "
-               f"({len(times)} decisions); whole environment {whole * 1000:.0f} ms of a "
+    figures = (f"decision CPU p50 {statistics.median(cpu) * 1000:.2f} ms, p99 "
+               f"{_p99(cpu) * 1000:.2f} ms (wall p99 {_p99(wall) * 1000:.2f} ms, {len(cpu)} "
+               f"decisions); whole environment {whole * 1000:.0f} ms CPU of a "
                f"{plan * 1000:.0f} ms plan = {share:.0%}")  # fmt: skip
-    return Row("P7", "policy decision (regorus)", figures, "p99 <= 1 ms; <= 10 % of plan",
-               p99 <= 0.001 and share <= 0.10)  # fmt: skip
+    return Row("P7", "policy decision (regorus), CPU time", figures,
+               "p99 <= 1 ms; <= 10 % of plan", _p99(cpu) <= 0.001 and share <= 0.10)  # fmt: skip
 
 
 def _peak(n: int) -> tuple[int, float]:
