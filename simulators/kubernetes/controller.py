@@ -12,18 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from simulators.kubernetes.kinds import KINDS, Kind
+from simulators.kubernetes.kinds import served
 from simulators.kubernetes.status import ApiError
 from simulators.kubernetes.store import Store, Write
 
-
-def _served(name: str) -> Kind:
-    return next(kind for kind in KINDS if kind.kind == name)
-
-
-DEPLOYMENTS = _served("Deployment")
-HPAS = _served("HorizontalPodAutoscaler")
-INGRESSES = _served("Ingress")
+DEPLOYMENTS = served("Deployment")
+HPAS = served("HorizontalPodAutoscaler")
+INGRESSES = served("Ingress")
 HPA_MANAGER = "kube-controller-manager"
 
 

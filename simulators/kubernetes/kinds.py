@@ -49,7 +49,6 @@ KINDS: tuple[Kind, ...] = (
 )
 
 _BY_PATH = {(k.group, k.version, k.plural): k for k in KINDS}
-_BY_KIND = {(k.api_version, k.kind): k for k in KINDS}
 
 
 def by_path(group: str, version: str, plural: str) -> Kind | None:
@@ -57,9 +56,9 @@ def by_path(group: str, version: str, plural: str) -> Kind | None:
     return _BY_PATH.get((group, version, plural))
 
 
-def by_kind(api_version: str, kind: str) -> Kind | None:
-    """The kind with this ``apiVersion`` and ``kind``."""
-    return _BY_KIND.get((api_version, kind))
+def served(name: str) -> Kind:
+    """The served kind called ``name`` (``Deployment``); raises ``StopIteration`` if none."""
+    return next(kind for kind in KINDS if kind.kind == name)
 
 
 VERBS = ["create", "delete", "get", "list", "patch", "update"]

@@ -16,7 +16,7 @@ from typing import Any
 
 from simulators.kubernetes import ownership, schemas, validation
 from simulators.kubernetes.defaults import apply_defaults
-from simulators.kubernetes.kinds import KINDS, Kind
+from simulators.kubernetes.kinds import Kind, served
 from simulators.kubernetes.status import (
     ApiError,
     already_exists,
@@ -27,7 +27,7 @@ from simulators.kubernetes.status import (
 )
 
 Key = tuple[str, str, str]  # plural, namespace, name
-NAMESPACES = next(kind for kind in KINDS if kind.kind == "Namespace")
+NAMESPACES = served("Namespace")
 
 
 @dataclass(frozen=True, slots=True)

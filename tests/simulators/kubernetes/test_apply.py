@@ -9,14 +9,10 @@ from typing import Any
 import pytest
 from kubernetes import client as k8s
 
-from simulators.kubernetes.kinds import KINDS, Kind
+from simulators.kubernetes.kinds import served
 from simulators.kubernetes.status import ApiError
 from simulators.kubernetes.store import Store, Write
 from tests.simulators.kubernetes.conftest import APPLY, deployment, raw, status_of
-
-
-def served(name: str) -> Kind:
-    return next(kind for kind in KINDS if kind.kind == name)
 
 
 def apply(
