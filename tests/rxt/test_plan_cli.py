@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from planner.loading import load_environment
 from planner.rendering import render_environment
 from planner.snapshots import write_snapshot
 from rxt.cli import main
+from rxt.commands import plan as plan_cli
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "example-repo"
@@ -125,3 +127,23 @@ def test_policy_test_fails_on_a_failing_tenant_test(
     code, out, _ = run(capsys, "policy", "test", str(tmp_path))
     assert code == 1
     assert "FAIL  tenant/mine_test.rego  test_x" in out
+
+
+@pytest.mark.parametrize(
+    ("tty", "no_color_env", "flag", "coloured"),
+    [
+        (True, False, False, True),
+        (True, True, False, False),
+        (True, False, True, False),
+        (False, False, False, False),
+    ],
+)
+def test_colour_only_on_a_terminal_without_no_color(
+    monkeypatch: pytest.MonkeyPatch, tty: bool, no_color_env: bool, flag: bool, coloured: bool
+) -> None:
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: tty)
+    if no_color_env:
+        monkeypatch.setenv("NO_COLOR", "1")
+    else:
+        monkeypatch.delenv("NO_COLOR", raising=False)
+    assert plan_cli._use_color(flag) is coloured
