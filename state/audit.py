@@ -118,7 +118,7 @@ class AuditLog:
         _check_short("tenant", tenant)
         prepared = [self._prepare(record) for record in records]
         self._lock_chain(session, tenant)
-        head = session.get(AuditHead, tenant)
+        head = session.get(AuditHead, tenant, populate_existing=True)  # read after the lock
         seq, prev = (head.seq, head.hash) if head else (0, GENESIS)
         now = self.clock().astimezone(dt.UTC)
         entries: list[StoredEntry] = []

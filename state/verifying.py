@@ -21,7 +21,7 @@ from sqlalchemy import ColumnElement, Select, String, func, select, type_coerce,
 from sqlalchemy.orm import Session
 
 from state.chain import GENESIS, row_hash
-from state.checkpoints import Checkpoint, signature_is_valid, stored_checkpoints
+from state.checkpoints import Checkpoint, key_id_of, signature_is_valid, stored_checkpoints
 from state.database import Database
 from state.models import AuditCheckpoint, AuditEntry, AuditHead
 
@@ -127,13 +127,15 @@ def verify_chain(
 def _bad_signature(
     stored: list[Checkpoint], outside: list[Checkpoint], public_key: Ed25519PublicKey
 ) -> ChainBreak | None:
+    ours = key_id_of(public_key)
     for where, checkpoints in (("stored", stored), ("exported", outside)):
         for checkpoint in checkpoints:
             if not signature_is_valid(checkpoint, public_key):
                 return ChainBreak(
                     checkpoint.seq,
-                    f"the {where} checkpoint at {checkpoint.seq} is not signed by key "
-                    f"{checkpoint.key_id} of this engine, or was altered",
+                    f"the {where} checkpoint at {checkpoint.seq} (key {checkpoint.key_id}) does "
+                    f"not carry a valid signature of this engine's key {ours}: it was forged "
+                    "or altered, or signed by a key this engine no longer uses",
                 )
     return None
 

@@ -157,7 +157,7 @@ def test_a_checkpoint_signed_by_another_key_breaks_verification(store: Store) ->
     store.audit.append("acme", AuditRecord("engine", "change.applied", "vm"))
     [report] = verify_chains(store.database, public_key=SigningKey.generate().public)
     assert report.problem is not None
-    assert "not signed" in report.problem.reason
+    assert "does not carry a valid signature" in report.problem.reason
 
 
 def test_the_log_filters_by_tenant_object_actor_and_time(store: Store, clock: FakeClock) -> None:
