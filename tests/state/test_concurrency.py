@@ -71,3 +71,24 @@ def test_two_workers_never_claim_the_same_item(postgres: Database) -> None:
     assert sorted(both) == sorted(items)
     assert claimed["w1"]
     assert claimed["w2"]
+
+
+def test_threads_appending_to_one_chain_on_either_database_never_fork_it(
+    database: Database, key: SigningKey
+) -> None:
+    log = AuditLog(database, key=key)
+    start = threading.Barrier(3)
+
+    def append(worker: int) -> None:
+        start.wait()
+        for n in range(10):
+            log.append_batch("acme", [AuditRecord(f"w{worker}", "change.applied", f"vm-{n}")] * 2)
+
+    threads = [threading.Thread(target=append, args=(worker,)) for worker in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    [report] = verify_chains(database, public_key=key.public, tenant="acme")
+    assert report.ok, report.problem
+    assert report.entries == report.last_seq == 60
