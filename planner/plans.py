@@ -125,11 +125,7 @@ def policy_input(
     apps = {}
     for name, app in sorted(view.apps.items()):
         doc = app.model_dump(mode="json", by_alias=True, exclude_none=True)
-        apps[name] = {
-            "metadata": doc["metadata"],
-            "spec": doc["spec"],
-            "placement": summary.get(name),
-        }
+        apps[name] = {"metadata": doc["metadata"], "spec": doc["spec"]}
     spec = env.spec.model_dump(mode="json", by_alias=True, exclude_none=True)
     return {
         "environment": {"name": env.metadata.name, "tenant": env.metadata.tenant, **spec},
