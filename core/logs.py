@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import threading
 from collections.abc import Iterable, MutableMapping
 from typing import Any
 
@@ -23,8 +24,12 @@ _SECRET_KEY = re.compile(
 )
 
 # Values that are known secrets in this process (resolved Vault values). Kept as a set so
-# that redaction can replace them even inside longer strings such as error messages.
+# that redaction can replace them even inside longer strings such as error messages; replaced
+# longest first, so that a secret containing a shorter one is hidden whole. Workers register
+# and redact from several threads, hence the lock around the set and its ordered copy.
 _known_secrets: set[str] = set()
+_longest_first: tuple[str, ...] = ()
+_secrets_lock = threading.Lock()
 
 
 def is_secret_key(key: str) -> bool:
@@ -34,13 +39,17 @@ def is_secret_key(key: str) -> bool:
 
 def register_secret(value: str) -> None:
     """Remember a secret value so that every later redaction hides it wherever it appears."""
-    if len(value) >= 4:  # shorter values would redact ordinary words and numbers
+    global _longest_first  # noqa: PLW0603 - one process-wide registry, swapped atomically
+    if len(value) < 4 or value in _known_secrets:  # shorter values would hide ordinary words
+        return
+    with _secrets_lock:
         _known_secrets.add(value)
+        _longest_first = tuple(sorted(_known_secrets, key=len, reverse=True))
 
 
 def redact_text(text: str) -> str:
     """Replace every known secret value inside ``text``."""
-    for secret in _known_secrets:
+    for secret in _longest_first:
         if secret in text:
             text = text.replace(secret, REDACTED)
     return text

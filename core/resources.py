@@ -156,6 +156,8 @@ class Change:
 
     Attributes:
         needs_approval: a person must approve before apply (confirmPrune, power cycles).
+        approved: a person did approve it; drivers refuse gated work (deleting a volume or a
+            namespace, a VM power cycle) unless both ``needs_approval`` and this are set.
         reason: why the action was chosen, for people ("template changed", "pruned").
     """
 
@@ -167,3 +169,4 @@ class Change:
     diffs: tuple[FieldDiff, ...] = ()
     needs_approval: bool = False
     reason: str = ""
+    approved: bool = False

@@ -115,9 +115,11 @@ class KubernetesDriver:
         """Carry out ``change``; see ``docs/simulators/kubernetes.md`` for the delete gate.
 
         Args:
-            approved: a person approved this change; a delete of a Namespace or a
-                PersistentVolumeClaim needs it together with ``change.needs_approval``.
+            approved: a person approved this change (the same as ``change.approved``); a
+                delete of a Namespace or a PersistentVolumeClaim needs it together with
+                ``change.needs_approval``.
         """
+        approved = approved or change.approved
         kind = _kind(change.ref)
         if change.action is Action.DELETE:
             return self._delete(change, kind, dry_run=dry_run, approved=approved)

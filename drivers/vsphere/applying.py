@@ -83,7 +83,11 @@ class Applier:
                 self._destroy(mine, resource=str(change.ref), dry_run=dry_run)
             return self._create(change, desired, template, cluster, dry_run=dry_run)
         wrote, detail = self._converge(
-            mine, desired, approved=change.needs_approval, dry_run=dry_run, secret=False
+            mine,
+            desired,
+            approved=change.needs_approval and change.approved,
+            dry_run=dry_run,
+            secret=False,
         )
         return Applied(change.ref, change.action, wrote, external_id=mine.moref, detail=detail)
 

@@ -132,7 +132,7 @@ class VsphereDriver:
         Raises:
             PlatformError: OwnershipConflict for a VM with our name but not our marker;
                 PowerCycleRequired (an InvalidRequest) for a hardware change the running VM
-                cannot take hot, unless ``change.needs_approval`` says a person approved it;
+                cannot take hot, unless ``change.approved`` says a person approved it;
                 FatalError when the VM has secrets and no secret source was given.
         """
         if change.action is Action.NOOP:

@@ -26,7 +26,7 @@ from drivers.vsphere.sdk import vim, vmodl
 class PowerCycleRequired(InvalidRequest):
     """A hardware change the running VM cannot take hot: it must be powered off and on again.
 
-    The reconciler retries the change only once a person approved it (``Change.needs_approval``).
+    The reconciler retries the change only once a person approved it (``Change.approved``).
     """
 
 

@@ -43,7 +43,14 @@ def _create(driver: VsphereDriver, desired: DesiredResource, **kwargs: Any) -> A
 
 
 def _update(driver: VsphereDriver, desired: DesiredResource, *, approved: bool = False) -> Any:
-    change = Change(Action.UPDATE, desired.ref, desired.owner, desired, needs_approval=approved)
+    change = Change(
+        Action.UPDATE,
+        desired.ref,
+        desired.owner,
+        desired,
+        needs_approval=approved,
+        approved=approved,
+    )
     return driver.apply(change)
 
 
