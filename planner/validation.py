@@ -7,7 +7,7 @@ placement against compliance and the environment's sites. Called by ``planner.lo
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from core.errors import ManifestError
@@ -95,26 +95,27 @@ def _volumes(app: Application, source: SourceMap) -> Iterable[ManifestError]:
 
 
 def _quantities(app: Application, source: SourceMap) -> Iterable[ManifestError]:
-    sizes: list[tuple[PathKey, str | None]] = [
-        (("spec", "resources", "memory"), app.spec.resources.memory),
-        *((("spec", "volumes", i, "size"), v.size) for i, v in enumerate(app.spec.volumes)),
-    ]
-    for where, text in sizes:
-        if text is not None and parse_bytes(text) < _MIB:
-            yield _error(
-                source,
-                where,
-                f"{dotted(where[1:])} '{text}' is less than 1 MiB",
-                "use a binary suffix such as 512Mi or 4Gi ('m' means thousandths)",
-            )
-    cpu = app.spec.resources.cpu
-    if cpu is not None and parse_cpu_millicores(cpu) < 1:
-        yield _error(
-            source,
-            ("spec", "resources", "cpu"),
-            f"resources.cpu '{cpu}' is zero",
-            "ask for 1m or more",
-        )
+    checks: list[tuple[PathKey, str | None, Callable[[str], int], int, str]] = [
+        (("spec", "resources", "cpu"), app.spec.resources.cpu, parse_cpu_millicores, 1,
+         "is zero; ask for 1m or more"),
+        (("spec", "resources", "memory"), app.spec.resources.memory, parse_bytes, _MIB,
+         "is less than 1 MiB; use a binary suffix such as 512Mi ('m' means thousandths)"),
+        *((("spec", "volumes", i, "size"), v.size, parse_bytes, _MIB,
+           "is less than 1 MiB; use a binary suffix such as 4Gi ('m' means thousandths)")
+          for i, v in enumerate(app.spec.volumes)),
+    ]  # fmt: skip
+    for where, text, parse, least, problem in checks:
+        if text is None:
+            continue
+        name = dotted(where[1:])
+        try:
+            too_small = parse(text) < least
+        except ValueError:  # the syntax passed the model: only its length can be at fault
+            yield _error(source, where, f"{name} '{text[:20]}…' is too long", "shorten it")
+            continue
+        if too_small:
+            message, _, hint = problem.partition("; ")
+            yield _error(source, where, f"{name} '{text}' {message}", hint)
 
 
 def _autoscale(app: Application, source: SourceMap) -> Iterable[ManifestError]:

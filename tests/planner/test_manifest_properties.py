@@ -19,7 +19,7 @@ from ruamel.yaml import YAML
 from core.errors import ManifestError
 from core.hashing import digest
 from planner.loading import parse_manifest
-from planner.manifests import Application, Environment
+from planner.manifests import EGRESS_RULE, QUANTITY, Application, Environment
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
 # RXT_FUZZ_EXAMPLES raises the number of examples for a long local run.
@@ -218,23 +218,41 @@ plain_values = st.one_of(
 )  # fmt: skip
 
 
-def _mutate(data: dict[str, Any], choice: st.DataObject) -> dict[str, Any]:
+@QUICK
+@given(applications(), st.data())
+def test_a_mutated_manifest_loads_or_is_refused_never_crashes(
+    data: dict[str, Any], choice: st.DataObject
+) -> None:
+    # Edge values that pass the models alone: every cross-field rule must cope with them.
+    edges = st.one_of(
+        plain_values,
+        st.from_regex(QUANTITY, fullmatch=True),
+        st.from_regex(EGRESS_RULE, fullmatch=True),
+        st.sampled_from(["..", "a/../b", "0", "0m", "999.999.999.999/99:99999"]),
+    )
+    _loads_or_refuses(dump(_mutate(data, choice, values=edges)))
+
+
+def _mutate(
+    data: dict[str, Any], choice: st.DataObject, *, values: st.SearchStrategy[Any] | None = None
+) -> dict[str, Any]:
     """The same document with one value replaced, one key added or one key removed."""
+    values = plain_values if values is None else values
     copy = json.loads(json.dumps(data))
     paths = list(_containers(copy))
     container = choice.draw(st.sampled_from(paths))
     if isinstance(container, list):
         if container:
-            container[choice.draw(st.integers(0, len(container) - 1))] = choice.draw(plain_values)
+            container[choice.draw(st.integers(0, len(container) - 1))] = choice.draw(values)
         return copy
     action = choice.draw(st.sampled_from(["replace", "add", "remove"]))
     keys = sorted(container)
     if action == "add" or not keys:
         container[choice.draw(st.sampled_from(["extra", "name", "port", "min", "spec"]))] = (
-            choice.draw(plain_values)
+            choice.draw(values)
         )
     elif action == "replace":
-        container[choice.draw(st.sampled_from(keys))] = choice.draw(plain_values)
+        container[choice.draw(st.sampled_from(keys))] = choice.draw(values)
     else:
         del container[choice.draw(st.sampled_from(keys))]
     return copy

@@ -117,6 +117,13 @@ APP_RULES = [
         8,
         26,
     ),
+    (
+        "quantities are not absurdly long",
+        "resources: {memory: " + "1" * 70 + "Mi}",
+        "resources.memory '11111111111111111111…' is too long",
+        7,
+        23,
+    ),
     ("cpu is not zero", 'resources:\n  cpu: "0"', "resources.cpu '0' is zero", 8, 10),
     (
         "quantities parse",
