@@ -244,7 +244,10 @@ def load_repository(root: Path) -> list[LoadedEnvironment]:
     policies = _policy_files(repo, errors)
     environments_dir = repo.given / "environments"
     exists = os.path.lexists(environments_dir)
-    folders = repo.folders(environments_dir, errors=errors) if exists else []
+    try:
+        folders = repo.folders(environments_dir, errors=errors) if exists else []
+    except ManifestError as error:
+        raise ManifestErrors([error]) from None
     if not folders and not errors:
         raise ManifestErrors(
             [

@@ -21,6 +21,18 @@ from planner.sourcemap import MAX_BYTES
 _MAX_WALK_DEPTH = 8
 
 
+def _unreadable(info: os.stat_result) -> tuple[str, str] | None:
+    """Why a file must not be read and what to do, or None when it may be read."""
+    if not stat.S_ISREG(info.st_mode):
+        return "not a regular file", "manifests and policies must be plain files"
+    if info.st_size > MAX_BYTES:
+        return (
+            f"file is {info.st_size} bytes, over the limit of {MAX_BYTES} bytes (1 MiB)",
+            "split the application or move large values out of the manifest",
+        )
+    return None
+
+
 def _refuse(shown: str, message: str, hint: str) -> ManifestError:
     return ManifestError(message, location=Location(shown), hint=hint)
 
@@ -88,22 +100,20 @@ class Repository:
             fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except OSError as error:
             raise _refuse(shown, f"cannot open file: {error.strerror}", "check it") from error
+        info = os.fstat(fd)
+        problem = _unreadable(info)
+        if problem is not None:
+            os.close(fd)
+            raise _refuse(shown, *problem)
         with os.fdopen(fd, "rb") as handle:
-            info = os.fstat(handle.fileno())
-            if not stat.S_ISREG(info.st_mode):
-                raise _refuse(shown, "not a regular file", "manifests must be plain files")
-            if info.st_size > MAX_BYTES:
-                raise _refuse(
-                    shown,
-                    f"file is {info.st_size} bytes, over the limit of {MAX_BYTES} bytes (1 MiB)",
-                    "split the application or move large values out of the manifest",
-                )
             return handle.read(MAX_BYTES + 1)
 
     def _entries(self, path: Path, errors: list[ManifestError]) -> Iterator[tuple[Path, Path]]:
         """Each visible entry of a folder as (in-repo path, real path); a refused entry is
         recorded in ``errors`` and skipped, so one bad link hides nothing else."""
         real = self.check(path)
+        if not real.is_dir():
+            raise _refuse(self.shown(path), "expected a folder, found a file", "make it a folder")
         for entry in sorted(os.scandir(real), key=lambda e: e.name):
             if entry.name.startswith("."):
                 continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -433,3 +434,29 @@ def test_python_field_names_in_error_locations_become_the_contract_names(
     loc: tuple[int | str, ...], expected: tuple[int | str, ...]
 ) -> None:
     assert aliased(Application, loc) == expected
+
+
+@pytest.mark.parametrize(
+    ("file", "message"),
+    [
+        ("environments", "expected a folder, found a file"),
+        ("environments/prod/apps", "expected a folder, found a file"),
+    ],
+)
+def test_a_file_where_a_folder_belongs_is_reported(tmp_path: Path, file: str, message: str) -> None:
+    write_repo(tmp_path, {"prod": {"environment.yaml": environment_text()}})
+    target = tmp_path / file
+    if target.is_dir():
+        shutil.rmtree(target)
+    target.write_text("not a folder\n")
+    with pytest.raises(ManifestErrors) as caught:
+        load_repository(tmp_path)
+    assert [(e.location.path, e.message) for e in caught.value.errors] == [(file, message)]
+
+
+def test_a_folder_where_a_manifest_belongs_is_reported(tmp_path: Path) -> None:
+    write_repo(tmp_path, {"prod": {"environment.yaml": environment_text()}})
+    (tmp_path / "environments/prod/apps/shop/deploy.yaml").mkdir(parents=True)
+    assert _errors_of(tmp_path) == [
+        ("environments/prod/apps/shop/deploy.yaml", "not a regular file")
+    ]
