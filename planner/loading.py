@@ -116,6 +116,13 @@ def find_repo_root(path: Path) -> Path:
     return absolute if absolute.is_dir() else absolute.parent
 
 
+def _repository(root: Path) -> Repository:
+    try:
+        return Repository.at(root)
+    except ManifestError as error:
+        raise ManifestErrors([error]) from None
+
+
 def _read_checked(repo: Repository, path: Path) -> Checked:
     shown = repo.shown(path)
     try:
@@ -146,7 +153,7 @@ def load_file(path: Path, *, repo_root: Path | None = None) -> Environment | App
     Raises:
         ManifestErrors: every problem found in the file, or a path that leaves the repository.
     """
-    repo = Repository.at(repo_root or find_repo_root(path))
+    repo = _repository(repo_root or find_repo_root(path))
     checked = _read_checked(repo, path)
     errors = _folder_errors(checked, repo.shown(path))
     if errors:
@@ -224,7 +231,7 @@ def load_environment(env_dir: Path, *, repo_root: Path | None = None) -> LoadedE
     Raises:
         ManifestErrors: every problem of every file of the environment.
     """
-    repo = Repository.at(repo_root or find_repo_root(env_dir))
+    repo = _repository(repo_root or find_repo_root(env_dir))
     errors: list[ManifestError] = []
     policies = _policy_files(repo, errors)
     env, apps = _load_into(repo, env_dir, errors)
@@ -239,7 +246,7 @@ def load_repository(root: Path) -> list[LoadedEnvironment]:
     Raises:
         ManifestErrors: every problem of every environment, all at once.
     """
-    repo = Repository.at(root)
+    repo = _repository(root)
     errors: list[ManifestError] = []
     policies = _policy_files(repo, errors)
     environments_dir = repo.given / "environments"

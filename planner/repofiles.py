@@ -114,7 +114,13 @@ class Repository:
         real = self.check(path)
         if not real.is_dir():
             raise _refuse(self.shown(path), "expected a folder, found a file", "make it a folder")
-        for entry in sorted(os.scandir(real), key=lambda e: e.name):
+        try:
+            entries = sorted(os.scandir(real), key=lambda e: e.name)
+        except OSError as error:
+            raise _refuse(
+                self.shown(path), f"cannot list folder: {error.strerror}", "check permissions"
+            ) from error
+        for entry in entries:
             if entry.name.startswith("."):
                 continue
             candidate = path / entry.name

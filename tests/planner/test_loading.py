@@ -460,3 +460,27 @@ def test_a_folder_where_a_manifest_belongs_is_reported(tmp_path: Path) -> None:
     assert _errors_of(tmp_path) == [
         ("environments/prod/apps/shop/deploy.yaml", "not a regular file")
     ]
+
+
+def test_a_missing_repository_is_a_manifest_error(tmp_path: Path) -> None:
+    with pytest.raises(ManifestErrors, match="1 error") as caught:
+        load_repository(tmp_path / "nowhere")
+    assert caught.value.errors[0].message == "repository folder not found"
+
+
+def test_an_unreadable_folder_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_repo(tmp_path, {"prod": {"environment.yaml": environment_text()}})
+    apps = tmp_path / "environments/prod/apps"
+    apps.mkdir()
+    real_scandir = os.scandir
+
+    def refusing_scandir(path: Any) -> Any:
+        # The effect of chmod 0 for a user who is not root (tests may run as root).
+        if Path(path) == apps.resolve():
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", refusing_scandir)
+    assert _errors_of(tmp_path) == [
+        ("environments/prod/apps", "cannot list folder: Permission denied")
+    ]
