@@ -69,8 +69,8 @@ def check(path: Path) -> Outcome:
             document = load_file(path, repo_root=root)
         elif kind == "environment":
             environments = [load_environment(path, repo_root=root)]
-        else:
-            environments = load_repository(path)
+        else:  # the repository, or a folder inside it such as environments/
+            environments = load_repository(root)
     except ManifestErrors as failure:
         errors = failure.errors
     except ManifestError as failure:

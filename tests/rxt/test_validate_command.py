@@ -40,6 +40,8 @@ def _break(repo: Path) -> None:
     ("target", "summary"),
     [
         ("repo", "valid: repository repo: 2 environments (prod, staging), 10 applications"),
+        ("repo/environments",
+         "valid: repository repo/environments: 2 environments (prod, staging), 10 applications"),
         ("repo/environments/prod",
          "valid: environment repo/environments/prod: 1 environment (prod), 5 applications"),
         ("repo/environments/prod/apps/db/deploy.yaml",
@@ -47,7 +49,7 @@ def _break(repo: Path) -> None:
         ("repo/environments/prod/environment.yaml",
          "valid: repo/environments/prod/environment.yaml (Environment prod)"),
     ],
-    ids=["repository", "environment", "application file", "environment file"],
+    ids=["repository", "environments folder", "environment", "app file", "environment file"],
 )  # fmt: skip
 def test_a_valid_target_exits_zero_with_a_summary(
     repo: Path, capsys: pytest.CaptureFixture[str], target: str, summary: str
