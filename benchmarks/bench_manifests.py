@@ -68,15 +68,30 @@ def _refuse(text: str) -> None:
     raise AssertionError("the alias bomb was accepted")
 
 
-def _size_row(text: str, *, shape: str, parser: str) -> Row:
+def _pure_python_seconds(text: str) -> float:
+    """The same work with ruamel.yaml's pure Python parser: what a machine without
+    ruamel.yaml.clib gets."""
+    original, sourcemap._C_PARSER = sourcemap._C_PARSER, None
+    try:
+        return best_of(2, _parse_validate_hash(text))
+    finally:
+        sourcemap._C_PARSER = original
+
+
+def _size_row(text: str, *, shape: str, parser: str, compare: bool) -> Row:
     seconds = best_of(5, _parse_validate_hash(text))
     entries = text.count("\n    VAR_")
-    load = os.getloadavg()[0]
+    figures = (
+        f"{len(text.encode())} bytes, {entries} env entries, {seconds * 1000:.1f} ms "
+        f"with the {parser} parser"
+    )
+    if compare and parser != "pure Python":
+        figures += f" ({_pure_python_seconds(text) * 1000:.0f} ms with the pure Python one)"
+    figures += f"; load average {os.getloadavg()[0]:.1f}"
     return Row(
         "P10",
-        f"parse+validate+hash deploy.yaml, {shape}, {parser} parser",
-        f"{len(text.encode())} bytes, {entries} env entries, {seconds * 1000:.1f} ms "
-        f"(load average {load:.1f})",
+        f"parse+validate+hash deploy.yaml, {shape}",
+        figures,
         "<= 200 ms",
         passed=seconds <= 0.200,
     )
@@ -84,21 +99,21 @@ def _size_row(text: str, *, shape: str, parser: str) -> Row:
 
 def run() -> list[Row]:
     parser = parser_in_use()
-    typical = big_manifest(value_size=200)
     rows = [
-        _size_row(typical, shape="4.9k env values of 200 chars", parser=parser),
+        _size_row(
+            big_manifest(value_size=200),
+            shape="4.9k env values of 200 chars",
+            parser=parser,
+            compare=True,
+        ),
         # The worst shape for an event parser: as many tiny nodes as 1 MiB can hold.
-        _size_row(big_manifest(value_size=12), shape="37k env values of 12 chars", parser=parser),
+        _size_row(
+            big_manifest(value_size=12),
+            shape="37k env values of 12 chars (worst case)",
+            parser=parser,
+            compare=False,
+        ),
     ]
-    if parser != "pure Python":
-        # What a machine without ruamel.yaml.clib gets.
-        original, sourcemap._C_PARSER = sourcemap._C_PARSER, None
-        try:
-            rows.append(
-                _size_row(typical, shape="4.9k env values of 200 chars", parser="pure Python")
-            )
-        finally:
-            sourcemap._C_PARSER = original
     bomb = alias_bomb()
     seconds = best_of(20, lambda: _refuse(bomb))
     rows.append(

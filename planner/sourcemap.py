@@ -169,6 +169,11 @@ _ALLOWED_TAGS: dict[type, set[str]] = {
 }
 
 
+def _is_plain_scalar(event: Any) -> bool:
+    """A scalar with no anchor and no tag: nothing to refuse, nothing to convert by tag."""
+    return type(event) is ev.ScalarEvent and event.anchor is None and event.tag is None
+
+
 class _Builder:
     """Turns the event stream into dicts, lists and scalars, recording positions on the way."""
 
@@ -241,13 +246,27 @@ class _Builder:
         return items
 
     def mapping(self, where: PathKey) -> dict[str, Any]:
+        # The hot loop of a big file: plain keys and plain scalar values, the common case,
+        # are handled inline; anything else goes through key() and node(), which refuse.
         result: dict[str, Any] = {}
-        while type(event := self.next_event()) is not ev.MappingEndEvent:
-            key = self.key(event, result)
+        next_event, keys, values = self.next_event, self.keys, self.values
+        shallow = len(where) < MAX_DEPTH
+        while type(event := next_event()) is not ev.MappingEndEvent:
+            if _is_plain_scalar(event) and event.value not in result:
+                key = event.value
+            else:
+                key = self.key(event, result)
             child = (*where, key)
             mark = event.start_mark
-            self.keys[child] = (mark.line + 1, mark.column + 1)
-            result[key] = self.node(self.next_event(), child)
+            keys[child] = (mark.line + 1, mark.column + 1)
+            value = next_event()
+            if shallow and _is_plain_scalar(value):
+                mark = value.start_mark
+                values[child] = (mark.line + 1, mark.column + 1)
+                text = value.value
+                result[key] = _resolve_plain(text) if value.implicit[0] else text
+            else:
+                result[key] = self.node(value, child)
         return result
 
     def key(self, event: Any, seen: dict[str, Any]) -> str:
