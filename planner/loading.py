@@ -175,7 +175,7 @@ def _policy_files(repo: Repository, errors: list[ManifestError]) -> dict[str, st
                 errors.append(ManifestError("policy is not UTF-8 text", location=Location(shown)))
     except ManifestError as error:
         errors.append(error)
-    return found
+    return dict(sorted(found.items()))
 
 
 def _load_into(
