@@ -18,12 +18,13 @@ from core.errors import Location, ManifestError, ManifestErrors
 from planner.diagnostics import did_you_mean, to_manifest_errors
 from planner.manifests import Application, Environment
 from planner.repofiles import Repository
-from planner.sourcemap import read_yaml
+from planner.sourcemap import SourceMap, read_yaml
 from planner.validation import (
     Checked,
     check_application,
     check_environment,
     check_folder_name,
+    check_raw_references,
     check_together,
 )
 
@@ -69,6 +70,24 @@ def _model_class(data: dict[str, Any], *, path: str, source: Any) -> type[BaseMo
     )
 
 
+class _Unchecked(ManifestErrors):
+    """A document that parsed as YAML but failed the model or a rule of its own: the errors,
+    with what is left to check it against the other files of its environment."""
+
+    def __init__(
+        self,
+        errors: list[ManifestError],
+        *,
+        data: dict[str, Any],
+        source: SourceMap,
+        checked: Checked | None,
+    ) -> None:
+        super().__init__(errors)
+        self.data = data
+        self.source = source
+        self.checked = checked
+
+
 def _check(data: str | bytes, *, path: str) -> Checked:
     """Parse, validate and check one document on its own; raises ``ManifestErrors``."""
     try:
@@ -81,15 +100,16 @@ def _check(data: str | bytes, *, path: str) -> Checked:
         model = model_class.model_validate(mapping, strict=True)
     except ValidationError as error:
         found = to_manifest_errors(error, data=mapping, source=source, root=model_class)
-        raise ManifestErrors(_sorted_errors(found)) from None
+        raise _Unchecked(_sorted_errors(found), data=mapping, checked=None, source=source) from None
     assert isinstance(model, Application | Environment)
     if isinstance(model, Application):
         problems = check_application(model, source)
     else:
         problems = check_environment(model, source)
+    checked = Checked(model=model, source=source)
     if problems:
-        raise ManifestErrors(_sorted_errors(problems))
-    return Checked(model=model, source=source)
+        raise _Unchecked(_sorted_errors(problems), data=mapping, checked=checked, source=source)
+    return checked
 
 
 def parse_manifest(data: str | bytes, *, path: str) -> Environment | Application:
@@ -178,37 +198,63 @@ def _policy_files(repo: Repository, errors: list[ManifestError]) -> dict[str, st
     return dict(sorted(found.items()))
 
 
+def _list_apps(repo: Repository, env_dir: Path, errors: list[ManifestError]) -> list[Path]:
+    apps_dir = env_dir / "apps"
+    try:
+        return repo.folders(apps_dir, errors=errors) if os.path.lexists(apps_dir) else []
+    except ManifestError as error:
+        errors.append(error)
+        return []
+
+
+def _load_app(
+    repo: Repository, folder: Path, *, known: set[str], errors: list[ManifestError]
+) -> Checked | None:
+    """One application, checked as far as it goes: an app with errors of its own still has
+    its names checked against the environment, so a single run reports everything."""
+    try:
+        checked = _read_checked(repo, folder / APP_FILE)
+    except _Unchecked as failure:
+        errors.extend(failure.errors)
+        if failure.checked is None:
+            errors.extend(check_raw_references(failure.data, failure.source, known=known))
+            return None
+        checked = failure.checked
+    except ManifestError as error:
+        errors.append(error)
+        return None
+    folder_errors = check_folder_name(checked, folder=folder.name)
+    errors += folder_errors
+    return None if folder_errors else checked
+
+
 def _load_into(
     repo: Repository, env_dir: Path, errors: list[ManifestError]
-) -> tuple[Checked | None, dict[str, Checked]]:
-    """Parse every file of one environment, appending problems to ``errors``."""
+) -> tuple[Checked | None, dict[str, Checked], bool]:
+    """Parse every file of one environment, appending problems to ``errors``.
+
+    Returns the environment (None when it did not parse), the applications that parsed, and
+    whether every file of the environment was free of errors.
+    """
+    before = len(errors)
     env: Checked | None = None
-    apps: dict[str, Checked] = {}
-    known: set[str] = set()
     try:
         env = _read_checked(repo, env_dir / ENVIRONMENT_FILE)
         errors += check_folder_name(env, folder=env_dir.name)
+    except _Unchecked as failure:
+        errors.extend(failure.errors)
+        env = failure.checked
     except ManifestError as error:
         errors.append(error)
-    apps_dir = env_dir / "apps"
-    try:
-        folders = repo.folders(apps_dir, errors=errors) if os.path.lexists(apps_dir) else []
-    except ManifestError as error:
-        errors.append(error)
-        folders = []
+    folders = _list_apps(repo, env_dir, errors)
+    known = {folder.name for folder in folders}
+    apps: dict[str, Checked] = {}
     for folder in folders:
-        known.add(folder.name)
-        try:
-            checked = _read_checked(repo, folder / APP_FILE)
-        except ManifestError as error:
-            errors.append(error)
-            continue
-        folder_errors = check_folder_name(checked, folder=folder.name)
-        errors += folder_errors
-        if not folder_errors:
+        checked = _load_app(repo, folder, known=known, errors=errors)
+        if checked is not None:
             apps[folder.name] = checked
     errors += check_together(env, apps, known=known)
-    return env, apps
+    return env, apps, len(errors) == before
 
 
 def _loaded(
@@ -234,7 +280,7 @@ def load_environment(env_dir: Path, *, repo_root: Path | None = None) -> LoadedE
     repo = _repository(repo_root or find_repo_root(env_dir))
     errors: list[ManifestError] = []
     policies = _policy_files(repo, errors)
-    env, apps = _load_into(repo, env_dir, errors)
+    env, apps, _ = _load_into(repo, env_dir, errors)
     if errors or env is None:
         raise ManifestErrors(_sorted_errors(errors))
     return _loaded(env_dir, env, apps, policies)
@@ -267,8 +313,8 @@ def load_repository(root: Path) -> list[LoadedEnvironment]:
         )
     loaded: list[LoadedEnvironment] = []
     for env_dir in folders:
-        env, apps = _load_into(repo, env_dir, errors)
-        if env is not None:
+        env, apps, clean = _load_into(repo, env_dir, errors)
+        if env is not None and clean:
             loaded.append(_loaded(env_dir, env, apps, policies))
     if errors:
         raise ManifestErrors(_sorted_errors(errors))

@@ -7,16 +7,19 @@ placement against compliance and the environment's sites. Called by ``planner.lo
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from core.errors import ManifestError
 from planner.diagnostics import did_you_mean, dotted
-from planner.manifests import Application, Environment
+from planner.manifests import DNS_LABEL, Application, Environment
 from planner.quantities import parse_bytes, parse_cpu_millicores
 from planner.sourcemap import PathKey, SourceMap
 
 VM_ONLY_COMPLIANCE = ("pci-dss", "hipaa")
+_DNS_LABEL = re.compile(DNS_LABEL)
 _MIB = 1024 * 1024
 
 
@@ -228,22 +231,52 @@ def check_folder_name(checked: Checked, *, folder: str) -> list[ManifestError]:
     ]
 
 
+def _unknown_names(
+    names: Any, *, field: str, where: PathKey, source: SourceMap, known: set[str]
+) -> Iterable[ManifestError]:
+    """Entries of a list of app names that name no app of the environment. Entries that are
+    not DNS labels are skipped: the model has already reported them."""
+    for index, name in enumerate(names if isinstance(names, list) else []):
+        if isinstance(name, str) and _DNS_LABEL.match(name) and name not in known:
+            yield _error(
+                source,
+                (*where, index),
+                f"{field} names '{name}', which is not an application of this environment",
+                did_you_mean(name, sorted(known)) if known else "add the application first",
+            )
+
+
 def _references(app: Checked, *, known: set[str]) -> Iterable[ManifestError]:
     assert isinstance(app.model, Application)
     spec = app.model.spec
-    fields: list[tuple[str, PathKey, list[str]]] = [
-        ("dependsOn", ("spec", "dependsOn"), spec.depends_on),
-        ("allowFrom", ("spec", "network", "allowFrom"), spec.network.allow_from),
-    ]
-    for field, where, names in fields:
-        for index, name in enumerate(names):
-            if name not in known:
-                yield _error(
-                    app.source,
-                    (*where, index),
-                    f"{field} names '{name}', which is not an application of this environment",
-                    did_you_mean(name, sorted(known)) if known else "add the application first",
-                )
+    yield from _unknown_names(
+        spec.depends_on, field="dependsOn", where=("spec", "dependsOn"), source=app.source,
+        known=known,
+    )  # fmt: skip
+    yield from _unknown_names(
+        spec.network.allow_from, field="allowFrom", where=("spec", "network", "allowFrom"),
+        source=app.source, known=known,
+    )  # fmt: skip
+
+
+def check_raw_references(data: Any, source: SourceMap, *, known: set[str]) -> list[ManifestError]:
+    """``dependsOn`` and ``allowFrom`` of an application whose file the model refused, read
+    from the raw data, so that a wrong name there shows up in the same run."""
+    spec = data.get("spec") if isinstance(data, dict) else None
+    if not isinstance(spec, dict):
+        return []
+    network = spec.get("network")
+    allow_from = network.get("allowFrom") if isinstance(network, dict) else None
+    return [
+        *_unknown_names(
+            spec.get("dependsOn"), field="dependsOn", where=("spec", "dependsOn"),
+            source=source, known=known,
+        ),
+        *_unknown_names(
+            allow_from, field="allowFrom", where=("spec", "network", "allowFrom"),
+            source=source, known=known,
+        ),
+    ]  # fmt: skip
 
 
 def _cycles(apps: Mapping[str, Checked]) -> Iterable[ManifestError]:

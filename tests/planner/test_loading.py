@@ -484,3 +484,35 @@ def test_an_unreadable_folder_is_reported(tmp_path: Path, monkeypatch: pytest.Mo
     assert _errors_of(tmp_path) == [
         ("environments/prod/apps", "cannot list folder: Permission denied")
     ]
+
+
+def test_names_in_an_app_with_errors_of_its_own_are_still_checked(tmp_path: Path) -> None:
+    write_repo(
+        tmp_path,
+        {
+            "prod": {
+                "environment.yaml": environment_text(sites=("vsphere",)),
+                "apps/db/deploy.yaml": app_text("placement: {stateful: true}", name="db"),
+                "apps/shop/deploy.yaml": app_text("replicas: many\ndependsOn: [dbb, Bad_Name]"),
+                "apps/cart/deploy.yaml": app_text(
+                    "ports:\n  - {name: http, port: 80}\n  - {name: http, port: 81}", name="cart"
+                ),
+            }
+        },
+    )
+    with pytest.raises(ManifestErrors) as caught:
+        load_repository(tmp_path)
+    assert [(e.location.path, e.location.line, e.message) for e in caught.value.errors] == [
+        # cart's model is valid: its duplicate port and its placement are both reported.
+        ("environments/prod/apps/cart/deploy.yaml", 5, "application 'cart' goes to kubernetes "
+         "(rule default-kubernetes), but environment 'prod' has no sites.kubernetes"),
+        ("environments/prod/apps/cart/deploy.yaml", 9, "port name 'http' is declared twice "
+         "(first at line 8)"),
+        # shop's model is not: its names are still read from the file.
+        ("environments/prod/apps/shop/deploy.yaml", 7, "spec.replicas must be an integer, "
+         "not 'many'"),
+        ("environments/prod/apps/shop/deploy.yaml", 8, "dependsOn names 'dbb', which is not an "
+         "application of this environment"),
+        ("environments/prod/apps/shop/deploy.yaml", 8, "spec.dependsOn[1] must be a DNS label, "
+         "not 'Bad_Name'"),
+    ]  # fmt: skip
