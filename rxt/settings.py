@@ -7,10 +7,11 @@ The command line reads them once and hands plain values to the parts below; noth
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import platformdirs
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 APP_NAME = "rxt"
 
@@ -40,6 +41,27 @@ class Settings(BaseSettings):
     checkpoint_every_entries: int = Field(default=1000, ge=1)
     checkpoint_every_seconds: float = Field(default=300.0, gt=0)
     nats_url: str | None = None
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Hosts, host:port pairs or networks (CIDR) that repository and notification "
+        "URLs may name although they are private; comma-separated",
+    )
+    allow_private_networks: bool = Field(
+        default=False,
+        description="Let repository and notification URLs reach loopback, link-local and "
+        "private addresses; for a lab with one trusted tenant only",
+    )
+    allowed_url_schemes: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["https", "http"],
+        description="URL schemes repositories and notifications may use; comma-separated",
+    )
+
+    @field_validator("allowed_hosts", "allowed_url_schemes", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @model_validator(mode="after")
     def _fill_paths(self) -> Settings:

@@ -18,7 +18,8 @@ from reconciler.intake import (
     SecretLookup,
     WebhookIntake,
 )
-from rxt.api import health_routes, problems, webhook_routes
+from rxt.api import health_routes, problems, tenants, webhook_routes
+from rxt.api.access import TenantServices
 from rxt.api.metrics import Metrics
 from rxt.api.state import ApiLimits, ApiState, ReadinessCheck
 
@@ -33,6 +34,7 @@ def create_app(
     queue_depth: Callable[[], float] | None = None,
     clock: Callable[[], float] = time.monotonic,
     metrics: Metrics | None = None,
+    tenant_api: TenantServices | None = None,
 ) -> FastAPI:
     """Build one API instance.
 
@@ -45,6 +47,8 @@ def create_app(
         queue_depth: read by the ``rxt_workqueue_depth`` gauge at each scrape.
         clock: monotonic seconds for the rate limiter.
         metrics: the metrics the reconcile loop records into as well; a new set when not given.
+        tenant_api: the state store behind ``/api/v1`` (``TenantServices.of(store)``); the
+            tenant API is not mounted without it.
     """
     limits = limits or ApiLimits()
     intake = WebhookIntake(
@@ -68,4 +72,6 @@ def create_app(
     problems.install(app)
     app.include_router(webhook_routes.router)
     app.include_router(health_routes.router)
+    if tenant_api is not None:
+        tenants.install(app, tenant_api)
     return app

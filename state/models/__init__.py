@@ -1,5 +1,12 @@
 """Every table of the state store, importable from one place; Alembic compares against these."""
 
+from state.models.access import (
+    ApiToken,
+    IdempotencyRecord,
+    PlanApproval,
+    RepositoryRegistration,
+    SiteGrant,
+)
 from state.models.audit import AuditCheckpoint, AuditEntry, AuditHead
 from state.models.base import Base, UtcDateTime
 from state.models.coordination import Lease, OutboxEvent, WebhookDelivery, WorkItem, WorkStatus
@@ -17,6 +24,7 @@ from state.models.deployments import (
 )
 
 __all__ = [
+    "ApiToken",
     "AppliedResource",
     "AuditCheckpoint",
     "AuditEntry",
@@ -25,13 +33,17 @@ __all__ = [
     "DriftReport",
     "DriftStatus",
     "Environment",
+    "IdempotencyRecord",
     "Lease",
     "OutboxEvent",
     "Plan",
+    "PlanApproval",
     "Repository",
+    "RepositoryRegistration",
     "Revision",
     "Run",
     "RunStatus",
+    "SiteGrant",
     "Tenant",
     "UtcDateTime",
     "WebhookDelivery",

@@ -1,0 +1,322 @@
+"""The tenant API under ``/api/v1``: register repositories, read environments, plans, runs,
+drift reports and the audit log, trigger syncs and drift checks, approve plans.
+
+``create_app`` mounts ``router`` when it is given ``TenantServices``; every query is scoped to
+the caller's tenant, so another tenant's ids answer 404 exactly as missing ones do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from core.errors import StateError
+from planner.manifests import Environment as EnvironmentManifest
+from reconciler.workers import DRIFT, RECONCILE, item_key
+from rxt.api import token_routes
+from rxt.api.access import (
+    ApiProblem,
+    TenantServices,
+    idempotent,
+    install_problems,
+    not_found,
+    services,
+    tenant_id_of,
+    tenant_role,
+)
+from rxt.api.urls import UrlRefused
+from state.access import Principal, Role, scope_violations
+from state.audit import AuditRecord
+from state.tenancy import Conflict, Page, Registration
+
+router = APIRouter(prefix="/api/v1", tags=["tenant"])
+Viewer = Annotated[Principal, Depends(tenant_role(Role.VIEWER))]
+Deployer = Annotated[Principal, Depends(tenant_role(Role.DEPLOYER))]
+Admin = Annotated[Principal, Depends(tenant_role(Role.ADMIN))]
+Cursor = Annotated[str, Query(max_length=512, description="nextCursor of the previous page")]
+Limit = Annotated[int, Query(ge=1, le=200)]
+
+_LABEL = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+_REF_PATH = r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$"
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+
+class SecretRefBody(_Body):
+    """Where a secret lives under the tenant's Vault KV v2 mount; never the value itself."""
+
+    path: str = Field(pattern=_REF_PATH, max_length=512, examples=["ci/github-webhook"])
+    key: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", max_length=128, examples=["secret"])
+
+
+class EnvironmentBody(_Body):
+    name: str = Field(pattern=_LABEL, description="The environment's name, a DNS label.")
+    path: str = Field(pattern=_REF_PATH, max_length=512, examples=["environments/prod"])
+    manifest: dict[str, Any] = Field(
+        description="The environment.yaml at the registered branch, as a JSON object; "
+        "checked against the caller's tenant and the sites granted to it."
+    )
+
+
+class RegistrationBody(_Body):
+    url: str = Field(max_length=1024, description="The repository's http(s) clone URL.")
+    branch: str = Field(default="main", pattern=r"^[A-Za-z0-9._/-]+$", max_length=255)
+    webhook_secret_ref: SecretRefBody = Field(alias="webhookSecretRef")
+    credentials_ref: SecretRefBody | None = Field(default=None, alias="credentialsRef")
+    notify_url: str | None = Field(default=None, alias="notifyUrl", max_length=1024)
+    environments: list[EnvironmentBody] = Field(min_length=1, max_length=50)
+
+
+class ApprovalBody(_Body):
+    reason: str = Field(min_length=1, max_length=2000, description="Why the plan may proceed.")
+
+
+class TriggerBody(_Body):
+    reason: str = Field(default="", max_length=2000)
+
+
+def _listed(read: Callable[[], Page | None], what: str, ident: object) -> dict[str, Any]:
+    """One page of a listing; a cursor this API did not make is a 400, a foreign id a 404."""
+    try:
+        page = read()
+    except (StateError, ValueError, TypeError, IndexError):
+        raise ApiProblem(400, "bad-cursor", "the cursor is not one this API returned") from None
+    if page is None:
+        raise not_found(what, ident)
+    return {"items": page.items, "nextCursor": page.next_cursor or None}
+
+
+# -- registration ---------------------------------------------------------------------------------
+
+
+@router.post("/repositories", status_code=201, summary="Register a repository and environments")
+def register_repository(
+    request: Request, body: RegistrationBody, principal: Deployer
+) -> JSONResponse:
+    def produce() -> tuple[int, dict[str, Any]]:
+        registration = _checked(request, body, principal)
+        api = services(request).tenancy
+        try:
+            doc = api.register(
+                tenant_id_of(principal), registration,
+                tenant=principal.tenant, actor=principal.actor,
+            )  # fmt: skip
+        except Conflict as error:
+            raise ApiProblem(409, "conflict", error.render()) from error
+        return 201, doc
+
+    return idempotent(request, principal, body.model_dump(mode="json", by_alias=True), produce)
+
+
+def _checked(request: Request, body: RegistrationBody, principal: Principal) -> Registration:
+    api = services(request)
+    try:
+        api.urls.check(body.url, what="repository URL")
+        if body.notify_url:
+            api.urls.check(body.notify_url, what="notification URL")
+    except UrlRefused as error:
+        raise ApiProblem(422, "url-refused", error.render()) from error
+    sites = api.grants.sites(tenant_id_of(principal))
+    for env in body.environments:
+        _check_manifest(env, tenant=principal.tenant, sites=sites)
+    return Registration(
+        url=body.url, branch=body.branch,
+        webhook_secret_ref=body.webhook_secret_ref.model_dump(),
+        credentials_ref=body.credentials_ref.model_dump() if body.credentials_ref else None,
+        notify_url=body.notify_url,
+        environments={env.name: env.path for env in body.environments},
+    )  # fmt: skip
+
+
+def _check_manifest(env: EnvironmentBody, *, tenant: str, sites: frozenset[str]) -> None:
+    try:
+        manifest = EnvironmentManifest.model_validate(env.manifest)
+    except ValidationError as error:
+        errors = [
+            {"pointer": "/" + "/".join(str(p) for p in item["loc"]), "detail": item["msg"]}
+            for item in error.errors()
+        ]
+        detail = f"environment {env.name}: environment.yaml is not valid"
+        raise ApiProblem(422, "invalid-manifest", detail, errors=errors) from None
+    if manifest.metadata.name != env.name:
+        detail = f"environment {env.name}: metadata.name is {manifest.metadata.name!r}"
+        raise ApiProblem(422, "invalid-manifest", detail)
+    document = manifest.model_dump(mode="json", by_alias=True)
+    violations = scope_violations(tenant, document, sites=sites)
+    if violations:
+        detail = f"environment {env.name} reaches outside tenant {tenant}"
+        raise ApiProblem(403, "outside-tenant", detail, violations=violations)
+
+
+@router.get("/repositories", summary="The tenant's repositories")
+def list_repositories(request: Request, principal: Viewer) -> dict[str, Any]:
+    return {"items": services(request).tenancy.repositories(tenant_id_of(principal))}
+
+
+@router.get("/repositories/{repository_id}", summary="One repository")
+def get_repository(request: Request, repository_id: int, principal: Viewer) -> dict[str, Any]:
+    doc = services(request).tenancy.repository(tenant_id_of(principal), repository_id)
+    if doc is None:
+        raise not_found("repository", repository_id)
+    return doc
+
+
+# -- environments and what happened to them -------------------------------------------------------
+
+
+@router.get("/environments", summary="Environments with their sync and drift status")
+def list_environments(request: Request, principal: Viewer) -> dict[str, Any]:
+    return {"items": services(request).tenancy.environments(tenant_id_of(principal))}
+
+
+@router.get("/environments/{environment_id}", summary="One environment")
+def get_environment(request: Request, environment_id: int, principal: Viewer) -> dict[str, Any]:
+    doc = services(request).tenancy.environment(tenant_id_of(principal), environment_id)
+    if doc is None:
+        raise not_found("environment", environment_id)
+    return doc
+
+
+@router.get("/environments/{environment_id}/plans", summary="Plans, newest first")
+def list_plans(
+    request: Request, environment_id: int, principal: Viewer, cursor: Cursor = "", limit: Limit = 50
+) -> dict[str, Any]:
+    api, tenant_id = services(request).tenancy, tenant_id_of(principal)
+    return _listed(
+        lambda: api.plans(tenant_id, environment_id, cursor=cursor, limit=limit),
+        "environment",
+        environment_id,
+    )
+
+
+@router.get("/environments/{environment_id}/runs", summary="Runs, newest first")
+def list_runs(
+    request: Request, environment_id: int, principal: Viewer, cursor: Cursor = "", limit: Limit = 50
+) -> dict[str, Any]:
+    api, tenant_id = services(request).tenancy, tenant_id_of(principal)
+    return _listed(
+        lambda: api.runs(tenant_id, environment_id, cursor=cursor, limit=limit),
+        "environment",
+        environment_id,
+    )
+
+
+@router.get("/environments/{environment_id}/drift-reports", summary="Drift reports, newest first")
+def list_drift_reports(
+    request: Request, environment_id: int, principal: Viewer, cursor: Cursor = "", limit: Limit = 50
+) -> dict[str, Any]:
+    api, tenant_id = services(request).tenancy, tenant_id_of(principal)
+    return _listed(
+        lambda: api.drift_reports(tenant_id, environment_id, cursor=cursor, limit=limit),
+        "environment",
+        environment_id,
+    )
+
+
+@router.get("/plans/{plan_id}", summary="One plan with its body")
+def get_plan(request: Request, plan_id: str, principal: Viewer) -> dict[str, Any]:
+    doc = services(request).tenancy.plan(tenant_id_of(principal), plan_id)
+    if doc is None:
+        raise not_found("plan", plan_id)
+    return doc
+
+
+@router.get("/runs/{run_id}", summary="One run")
+def get_run(request: Request, run_id: int, principal: Viewer) -> dict[str, Any]:
+    doc = services(request).tenancy.run(tenant_id_of(principal), run_id)
+    if doc is None:
+        raise not_found("run", run_id)
+    return doc
+
+
+@router.get("/drift-reports/{report_id}", summary="One drift report")
+def get_drift_report(request: Request, report_id: int, principal: Viewer) -> dict[str, Any]:
+    doc = services(request).tenancy.drift_report(tenant_id_of(principal), report_id)
+    if doc is None:
+        raise not_found("drift report", report_id)
+    return doc
+
+
+@router.get("/audit", summary="The tenant's audit chain, newest first")
+def list_audit(
+    request: Request, principal: Viewer, cursor: Cursor = "", limit: Limit = 50
+) -> dict[str, Any]:
+    api = services(request).tenancy
+    return _listed(
+        lambda: api.audit_page(principal.tenant, cursor=cursor, limit=limit),
+        "audit log",
+        principal.tenant,
+    )
+
+
+# -- actions ------------------------------------------------------------------------------------
+
+
+@router.post("/environments/{environment_id}/syncs", status_code=202, summary="Queue a sync")
+def trigger_sync(
+    request: Request, environment_id: int, principal: Deployer, body: TriggerBody | None = None
+) -> JSONResponse:
+    return _trigger(request, environment_id, principal, body or TriggerBody(), kind=RECONCILE)
+
+
+@router.post(
+    "/environments/{environment_id}/drift-checks", status_code=202, summary="Queue a drift check"
+)
+def trigger_drift_check(
+    request: Request, environment_id: int, principal: Deployer, body: TriggerBody | None = None
+) -> JSONResponse:
+    return _trigger(request, environment_id, principal, body or TriggerBody(), kind=DRIFT)
+
+
+def _trigger(
+    request: Request, environment_id: int, principal: Principal, body: TriggerBody, *, kind: str
+) -> JSONResponse:
+    api = services(request)
+
+    def produce() -> tuple[int, dict[str, Any]]:
+        name = api.tenancy.environment_name(tenant_id_of(principal), environment_id)
+        if name is None:
+            raise not_found("environment", environment_id)
+        payload = {"trigger": "api", "requested_by": principal.actor}
+        item = api.queue.enqueue(kind, key=item_key(principal.tenant, name), payload=payload)
+        action = "sync.requested" if kind == RECONCILE else "drift_check.requested"
+        record = AuditRecord(principal.actor, action, f"environment/{name}",
+                             details={"reason": body.reason, "work_item": item})  # fmt: skip
+        api.tenancy.audit.append(principal.tenant, record)
+        return 202, {"workItemId": item, "kind": kind, "environmentId": environment_id}
+
+    return idempotent(request, principal, {"id": environment_id, **body.model_dump()}, produce)
+
+
+@router.post("/plans/{plan_id}/approvals", status_code=201, summary="Approve a plan")
+def approve_plan(
+    request: Request, plan_id: str, body: ApprovalBody, principal: Admin
+) -> JSONResponse:
+    def produce() -> tuple[int, dict[str, Any]]:
+        api = services(request).tenancy
+        try:
+            doc = api.approve(
+                tenant_id_of(principal), plan_id,
+                tenant=principal.tenant, actor=principal.actor, reason=body.reason,
+            )  # fmt: skip
+        except Conflict as error:
+            raise ApiProblem(409, "conflict", error.render()) from error
+        if doc is None:
+            raise not_found("plan", plan_id)
+        return 201, doc
+
+    return idempotent(request, principal, {"plan": plan_id, **body.model_dump()}, produce)
+
+
+def install(app: FastAPI, api: TenantServices) -> None:
+    """Mount the tenant API and its access routes on ``app``, backed by ``api``."""
+    app.state.tenant_api = api
+    install_problems(app)
+    app.include_router(router)
+    app.include_router(token_routes.router)
