@@ -113,6 +113,6 @@ def plan_basis(database: Database, plan_id: str) -> tuple[str, str] | None:
     """The commit and observed-state fingerprint a stored plan was made on."""
     with database.read() as session:
         row = session.execute(
-            select(Plan.commit, Plan.fingerprint).where(Plan.id == plan_id)
+            select(Plan.commit, Plan.fingerprint).where(Plan.id == plan_id.rpartition(":")[2])
         ).first()
         return (row[0], row[1]) if row else None

@@ -306,7 +306,7 @@ class Reconciler:
 
     def _stale(self, saved: str, plan: Plan) -> str:
         """'' when the saved plan is the one computed now; otherwise why it was planned again."""
-        if saved == plan.id:
+        if saved.rpartition(":")[2] == plan.id.rpartition(":")[2]:
             return ""
         basis = history.plan_basis(self.store.database, saved)
         if basis is None:

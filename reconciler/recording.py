@@ -90,7 +90,7 @@ class Recorder:
             action=note.action,
             object=note.object,
             commit=subject.commit,
-            plan_id=subject.plan_id,
+            plan_id=stored_plan_id(subject.plan_id),
             details=dict(note.details),
         )
 
@@ -100,10 +100,10 @@ class Recorder:
         """Store a computed plan (once per id) with its audit entry and event; no lease needed,
         since a plan changes nothing on any platform."""
         with self._write(subject, [note], lease=None) as session:
-            if session.get(Plan, subject.plan_id) is None:
+            if session.get(Plan, stored_plan_id(subject.plan_id)) is None:
                 session.add(
                     Plan(
-                        id=subject.plan_id,
+                        id=stored_plan_id(subject.plan_id),
                         environment_id=subject.environment_id,
                         commit=subject.commit,
                         kind=kind,
@@ -120,7 +120,7 @@ class Recorder:
             now = self.clock()
             row = Run(
                 environment_id=subject.environment_id,
-                plan_id=subject.plan_id or None,
+                plan_id=stored_plan_id(subject.plan_id) or None,
                 commit=subject.commit,
                 status=RunStatus.RUNNING,
                 queued_at=now,
@@ -211,3 +211,9 @@ class Recorder:
 def encode_ref(ref: ResourceRef) -> str:
     """The stored form of a reference: ``platform:kind/scope/name`` (``str(ref)``)."""
     return str(ref)
+
+
+def stored_plan_id(plan_id: str) -> str:
+    """A plan id as the store keeps it: the hex digest without its ``sha256:`` prefix, which
+    fits the 64-character plan id columns."""
+    return plan_id.rpartition(":")[2]

@@ -32,7 +32,7 @@ def environment_yaml(
     vsphere = (
         f"    vsphere: {{site: sddc, datacenter: DC0, cluster: DC0_C0, folder: {folder}, "
         "network: VM Network, template: ubuntu-2404-docker}\n"
-        "    nsx: {site: nsx, tier1: t1-gw}\n"
+        "    nsx: {site: nsx, tier1: acme-t1}\n"
         if vm
         else ""
     )
