@@ -25,6 +25,7 @@ from reconciler import events, history
 from reconciler.applying import ApplyLimits, Outcome, RetryPolicy, apply_changes
 from reconciler.leasing import EnvironmentBusy, held_lease
 from reconciler.metering import LoopMetrics, NoMetrics
+from reconciler.planning import on_planning_thread
 from reconciler.recording import Note, Recorder, Subject, encode_ref
 from reconciler.sites import Sites, load_at
 from reconciler.trees import RepoTree
@@ -119,7 +120,9 @@ class Reconciler:
         """Observe and plan; the plan is stored with its audit entry and evt.plan.computed."""
         versions = self.sites.secret_versions(view)
         observed = self.sites.observe(view)
-        plan = plan_environment(view, observed, commit=subject.commit, secret_versions=versions)
+        plan = on_planning_thread(
+            plan_environment, view, observed, commit=subject.commit, secret_versions=versions
+        )
         counts = {a.value: plan.count(a) for a in Action if a is not Action.NOOP}
         note = Note(
             "plan.computed", subject.name,
@@ -257,7 +260,7 @@ class Reconciler:
             for v in self.store.runs.applied(subject.environment_id)
         }
         versions = self.sites.secret_versions(view)
-        desired = render_placed(view, plan.placements, secret_versions=versions)
+        desired = on_planning_thread(render_placed, view, plan.placements, secret_versions=versions)
         changed = {c.ref for c in plan.changes} | skip
         for item in desired:
             if item.ref in changed:

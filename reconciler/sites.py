@@ -18,6 +18,7 @@ from core.secrets import SecretSource
 from drivers.protocol import Driver, Scope
 from planner.loading import LoadedEnvironment, load_environment
 from planner.rendering import render_environment
+from reconciler.planning import on_planning_thread
 from reconciler.trees import RepoTree, materialise_environment
 
 ANY_SITE = "*"
@@ -73,7 +74,8 @@ class Sites:
 
     def secret_versions(self, view: LoadedEnvironment) -> dict[SecretRef, int]:
         """The current version of every secret the environment references (metadata only)."""
-        refs = {ref for item in render_environment(view) for ref in item.secrets}
+        rendered = on_planning_thread(render_environment, view)
+        refs = {ref for item in rendered for ref in item.secrets}
         if not refs:
             return {}
         if self.secrets is None:
