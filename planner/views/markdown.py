@@ -14,7 +14,8 @@ from planner.views.blocks import change_block, money, signed, summary_line
 from planner.views.json import summary
 
 LIMIT = 60_000
-MAX_RESULTS = 150  # policy rows shown; keeps the summary well inside the limit
+# Rows of the placement and policy tables; together they stay well inside the limit.
+MAX_ROWS = 100
 _COLUMNS = (Action.CREATE, Action.UPDATE, Action.REPLACE, Action.DELETE)
 
 
@@ -82,10 +83,13 @@ def _header(plan: Plan) -> list[str]:
     if counts["conflicts"]:
         lines.append(f"**Ownership conflicts:** {counts['conflicts']} (never adopted)")
     lines += ["", "| app | placement | rule | reason |", "| --- | --- | --- | --- |"]
-    for app, placed in sorted(plan.placements.items()):
+    placed_apps = sorted(plan.placements.items())
+    for app, placed in placed_apps[:MAX_ROWS]:
         lines.append(
             f"| {app} | {placed.target.value} | `{placed.rule}` | {_cell(placed.reason)} |"
         )
+    if len(placed_apps) > MAX_ROWS:
+        lines.append(f"\n> {len(placed_apps) - MAX_ROWS} more app(s) in the JSON plan.")
     return lines
 
 
@@ -104,9 +108,9 @@ def _policy_details(plan: Plan) -> list[str]:
     if not results:
         return []
     rows = ["| result | rule | enforcement | status | message |", "| --- | --- | --- | --- | --- |"]
-    rows += [_result_row(result) for result in results[:MAX_RESULTS]]
-    if len(results) > MAX_RESULTS:
-        rows.append(f"\n> {len(results) - MAX_RESULTS} more result(s) in the JSON plan.")
+    rows += [_result_row(result) for result in results[:MAX_ROWS]]
+    if len(results) > MAX_ROWS:
+        rows.append(f"\n> {len(results) - MAX_ROWS} more result(s) in the JSON plan.")
     return [
         "",
         f"<details><summary>Policy results ({len(results)})</summary>",

@@ -109,6 +109,15 @@ def test_markdown_stays_under_the_limit_and_says_it_was_cut() -> None:
     assert text.count("```") % 2 == 0
 
 
+def test_markdown_of_many_apps_cuts_the_tables_and_keeps_the_summary() -> None:
+    apps = [app(f"svc{i}", image="nginx:latest") for i in range(250)]
+    text = render_markdown(plan_environment(view(*apps), []))
+    assert len(text) <= 60_000
+    assert "150 more app(s) in the JSON plan." in text
+    assert "more result(s) in the JSON plan." in text
+    assert text.count("<details>") == text.count("</details>")
+
+
 def test_a_small_plan_is_not_truncated() -> None:
     text = render_markdown(plan_environment(view(app("web")), []))
     assert "Truncated" not in text
