@@ -89,7 +89,9 @@ class Sync(_Model):
 
 
 class Drift(_Model):
-    interval: str = Field(default="10m", pattern=DURATION, description="Schedule; 0 disables.")
+    interval: Annotated[str, BeforeValidator(_scalar_to_text)] = Field(
+        default="10m", pattern=DURATION, description="Schedule, e.g. 10m; 0 disables."
+    )
     mode: Literal["report", "heal"] = Field(
         default="report", description="report records drift; heal reverts it through policy."
     )

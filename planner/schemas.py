@@ -102,6 +102,11 @@ def _match_the_loader(schema: dict[str, Any]) -> None:
     for value_schema in env_values.get("patternProperties", {}).values():
         # ``PORT: 8080`` and ``DEBUG: true`` become the strings a container receives.
         value_schema["anyOf"].insert(1, {"type": ["number", "boolean"]})
+    interval = schema["$defs"].get("Drift", {}).get("properties", {}).get("interval")
+    if interval is not None:
+        # ``interval: 0`` (a YAML integer) disables drift checks, as the contract says.
+        text = {"type": interval.pop("type"), "pattern": interval.pop("pattern")}
+        interval["anyOf"] = [text, {"const": 0}]
 
 
 def build(model: type[BaseModel], *, file_name: str, description: str) -> dict[str, Any]:

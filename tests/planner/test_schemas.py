@@ -156,7 +156,7 @@ ENV_PARITY = [
     ),
     (
         environment_text().replace("spec:\n  sites:", "spec:\n  drift: {interval: 0}\n  sites:"),
-        False,
+        True,
     ),
     (
         environment_text().replace("spec:\n  sites:", 'spec:\n  drift: {interval: "0"}\n  sites:'),
