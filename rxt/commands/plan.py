@@ -14,11 +14,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 
-from core.errors import Location, ManifestError, RxtError
+from core.errors import ConfigError, Location, ManifestError, RxtError
 from core.resources import ObservedResource
 from planner import policy
 from planner.bundles import build_bundle, builtin_sources, read_directory, run_tests
+from planner.costs import PriceSheet
 from planner.loading import LoadedEnvironment, find_repo_root, load_environment
 from planner.placement import explain, place_environment
 from planner.plans import Plan, plan_environment, policy_input
@@ -58,6 +60,17 @@ def _snapshot(path: Path) -> list[ObservedResource]:
             hint='a snapshot is JSON: {"resources": [...]} (docs/plan-json.md)',
         ) from error
     return read_snapshot(document, source=str(path))
+
+
+def _prices(path: Path) -> PriceSheet:
+    try:
+        return PriceSheet.model_validate_json(path.read_bytes())
+    except (OSError, ValidationError) as error:
+        raise ConfigError(
+            f"cannot read the price sheet {path}: {error}",
+            hint='e.g. {"currency": "USD", "vsphere": {"vcpu": 28, "memoryGiB": 3.5, '
+            '"storageGiB": 0.08}}',
+        ) from error
 
 
 def _use_color(no_color: bool) -> bool:
@@ -104,11 +117,18 @@ def plan_command(
     ] = None,
     override_by: Annotated[str, typer.Option(help="Who approves the overrides.")] = "",
     override_reason: Annotated[str, typer.Option(help="Why the overrides are approved.")] = "",
+    prices: Annotated[
+        Path | None, typer.Option(help="A price sheet (JSON) for the monthly cost estimate.")
+    ] = None,
 ) -> None:
     try:
         view = _load(env_dir)
         overrides = _overrides(override or [], override_by, override_reason)
-        plan = plan_environment(view, _snapshot(observed), commit=commit, overrides=overrides)
+        sheet = _prices(prices) if prices is not None else None
+        observed_now = _snapshot(observed)
+        plan = plan_environment(
+            view, observed_now, commit=commit, overrides=overrides, prices=sheet
+        )
     except RxtError as error:
         raise _fail(error) from error
     typer.echo(render(plan, output.value, color=_use_color(no_color)), nl=False)

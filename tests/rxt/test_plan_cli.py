@@ -147,3 +147,23 @@ def test_colour_only_on_a_terminal_without_no_color(
     else:
         monkeypatch.delenv("NO_COLOR", raising=False)
     assert plan_cli._use_color(flag) is coloured
+
+
+def test_a_price_sheet_sets_the_cost(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, empty: Path
+) -> None:
+    sheet = tmp_path / "prices.json"
+    zero = {"vcpu": 0, "memoryGiB": 0, "storageGiB": 0}
+    sheet.write_text(
+        json.dumps({"currency": "EUR", "kubernetes": zero, "vsphere": zero}), encoding="utf-8"
+    )
+    code, out, _ = run(
+        capsys, "plan", PROD, "--observed", str(empty), "--prices", str(sheet), "-o", "json"
+    )
+    assert code == 2
+    cost = json.loads(out)["cost"]
+    assert (cost["currency"], cost["monthly_after"]) == ("EUR", 0.0)
+    sheet.write_text('{"vsphere": {"vcpu": -1}}', encoding="utf-8")
+    code, _, err = run(capsys, "plan", PROD, "--observed", str(empty), "--prices", str(sheet))
+    assert code == 1
+    assert "price sheet" in err
