@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from core.errors import StateError
 from planner.manifests import Environment as EnvironmentManifest
@@ -48,11 +48,21 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
 
 
+def _inside(path: str) -> str:
+    # The pattern admits dots, so "." and ".." segments are refused here: they would climb out
+    # of the tenant's Vault mount or the repository.
+    if any(part in {".", ".."} for part in path.split("/")):
+        raise ValueError("'.' and '..' segments are not allowed")
+    return path
+
+
 class SecretRefBody(_Body):
     """Where a secret lives under the tenant's Vault KV v2 mount; never the value itself."""
 
     path: str = Field(pattern=_REF_PATH, max_length=512, examples=["ci/github-webhook"])
     key: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", max_length=128, examples=["secret"])
+
+    _path_inside = field_validator("path")(_inside)
 
 
 class EnvironmentBody(_Body):
@@ -62,6 +72,8 @@ class EnvironmentBody(_Body):
         description="The environment.yaml at the registered branch, as a JSON object; "
         "checked against the caller's tenant and the sites granted to it."
     )
+
+    _path_inside = field_validator("path")(_inside)
 
 
 class RegistrationBody(_Body):
