@@ -175,7 +175,11 @@ def diff(
         elif found.owner != want.owner:
             changes.append(_conflict(want, found))
         else:
-            paths = ignored_paths(rules.get(want.owner.app, ()), want.ref)
+            app_rules = rules.get(want.owner.app)
+            paths = ignored_paths(app_rules, want.ref) if app_rules else ()
+            if not paths and want.spec == found.spec:  # the common case, kept cheap
+                unchanged += 1
+                continue
             change = _changed(want, found, paths, sync=sync)
             unchanged += change is None
             if change is not None:
