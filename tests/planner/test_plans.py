@@ -130,3 +130,13 @@ def test_an_unknown_platform_object_in_the_world_that_is_not_ours_is_ignored() -
     )
     plan = plan_environment(view(app("web")), [stray])
     assert all(c.ref != stray.ref for c in plan.changes)
+
+
+def test_a_changed_user_data_is_shown_as_a_line_diff() -> None:
+    before = view(app("db", placement={"target": "vm"}, env={"MODE": "a"}))
+    observed = [ObservedResource(r.ref, r.owner, r.spec) for r in render_environment(before)]
+    after = view(app("db", placement={"target": "vm"}, env={"MODE": "b"}))
+    text = render(plan_environment(after, observed), "text")
+    assert "~ guestinfo.userdata: <text changed>" in text
+    assert "          -    MODE=a\n          +    MODE=b\n" in text
+    assert "Plan: 0 to add, 2 to change, 0 to replace, 0 to destroy." in text
