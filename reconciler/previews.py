@@ -215,10 +215,14 @@ def plan_verdict(plan: Plan) -> tuple[str, str]:
     """success or failure, and a short reason naming the blocking rules."""
     blocking = [r for r in plan.policy.results if r.blocking]
     if blocking:
-        rules = ", ".join(sorted({f"{r.pack}/{r.rule}" for r in blocking}))
+        rules = ", ".join(sorted({_rule_name(r.pack, r.rule) for r in blocking}))
         return "failure", f"{plan.environment}: denied by {rules}"
     changes = len(plan.changes)
     return "success", f"{plan.environment}: {changes} change(s), policy passed"
+
+
+def _rule_name(pack: str, rule: str) -> str:
+    return rule if rule.startswith(f"{pack}.") else f"{pack}/{rule}"
 
 
 def verdict_of(previews: Sequence[Preview]) -> tuple[str, str]:
