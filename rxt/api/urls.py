@@ -70,10 +70,17 @@ class UrlPolicy:
         Raises:
             UrlRefused: naming the host and the reason, with a hint for the operator.
         """
+        # Parsers disagree on these, so what we check could differ from what Git fetches.
+        if any(char in url for char in "\\\t\r\n ") or not url.isprintable():
+            raise UrlRefused(f"{what} holds a backslash, space or control character", hint=_HINT)
         try:
             parsed = httpx.URL(url)
         except (httpx.InvalidURL, TypeError, ValueError):
             raise UrlRefused(f"{what} is not a valid URL", hint=_HINT) from None
+        if parsed.userinfo:
+            raise UrlRefused(
+                f"{what} carries credentials", hint="register them as a credentials reference"
+            )
         scheme = parsed.scheme.lower()
         if scheme not in self.schemes:
             raise UrlRefused(f"{what} uses the scheme {scheme or '(none)'!r}", hint=_HINT)
