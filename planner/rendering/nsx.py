@@ -1,7 +1,9 @@
 """NSX intents for the apps placed on VMs: segment, group, firewall policy, pool, virtual server.
 
 Called by ``planner.rendering.render_placed`` when the environment configures an NSX site.
-Pods on Kubernetes have no NSX group, so a firewall rule can admit only VM-placed peers.
+Pods on Kubernetes have no NSX group, so a firewall rule can admit only VM-placed peers. The
+tier-1 gateway, the tenant's load-balancer service (``<tenant>-lb``) and the TLS certificate
+(``<tenant>-<env>-<app>-tls``) belong to the platform: they are referenced, never created.
 """
 
 from __future__ import annotations
@@ -209,7 +211,8 @@ def _balancer(
     server_fields: JsonObject = {
         "ports": ["443" if expose.tls else "80"],
         "pool_path": f"/infra/lb-pools/{pool.ref.name}",
-        "lb_service_path": f"/infra/lb-services/{_site(ctx).tier1}",
+        # The load-balancer service is the platform's, one per tenant on its tier-1 gateway.
+        "lb_service_path": f"/infra/lb-services/{ctx.tenant}-lb",
         "application_profile_path": HTTP_PROFILE,
     }
     if expose.tls:

@@ -66,6 +66,7 @@ def test_exposure_renders_a_pool_and_virtual_server_with_a_certificate_only_for_
     }
     server = objects["acme-prod-pay-vs"]
     assert server.spec["pool_path"] == "/infra/lb-pools/acme-prod-pay-pool"
+    assert server.spec["lb_service_path"] == "/infra/lb-services/acme-lb"
     assert server.spec["ports"] == (["443"] if tls else ["80"])
     binding = server.spec.get("client_ssl_profile_binding")
     assert (binding is not None) is tls
