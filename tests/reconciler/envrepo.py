@@ -28,6 +28,7 @@ def environment_yaml(
     mode: str = "report",
     interval: str = "10m",
     packs: str = "[baseline]",
+    confirm: str = "[vm, volume]",
 ) -> str:
     vsphere = (
         f"    vsphere: {{site: sddc, datacenter: DC0, cluster: DC0_C0, folder: {folder}, "
@@ -41,7 +42,7 @@ def environment_yaml(
         f"metadata: {{name: {name}, tenant: {tenant}}}\n"
         "spec:\n  sites:\n"
         f"    kubernetes: {{site: spot, namespace: {namespace}}}\n{vsphere}"
-        "  sync: {auto: true, prune: true, confirmPrune: [vm, volume]}\n"
+        f"  sync: {{auto: true, prune: true, confirmPrune: {confirm}}}\n"
         f"  drift: {{interval: '{interval}', mode: {mode}}}\n"
         f"  policy: {{packs: {packs}}}\n"
     )
