@@ -200,14 +200,16 @@ def _balancer(
         return []
     name = app.metadata.name
     port = next(p for p in app.spec.ports if p.name == expose.port)
+    # Round robin with automatic SNAT are NSX's defaults; the driver reads defaults back as
+    # unset, so naming them here would look like drift on every plan.
     pool_fields: JsonObject = {
-        "member_group": {"group_path": group_path(ctx, name), "port": str(port.port)},
-        "algorithm": "ROUND_ROBIN",
-        "snat_translation": {"type": "LBSnatAutoMap"},
+        "member_group": {"group_path": group_path(ctx, name), "port": str(port.port)}
     }
     if app.spec.health is not None:
         pool_fields["active_monitor_paths"] = [HTTP_MONITOR]
     pool = _wrap(ctx, name, "LBPool", "pool", pool_fields, depends_on=(group, *vms))
+    # Not built: NSX requires the virtual IP (``ip_address``), and neither manifest has a field
+    # for it yet, so NSX refuses this virtual server until one is added and rendered here.
     server_fields: JsonObject = {
         "ports": ["443" if expose.tls else "80"],
         "pool_path": f"/infra/lb-pools/{pool.ref.name}",
