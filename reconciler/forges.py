@@ -255,6 +255,22 @@ class GitLabReview(_RestForge):
         self.request("POST", f"/projects/{self.project}/statuses/{sha}", json=body)
 
 
+def open_review(
+    provider: str, repository: str, number: int, *, token: str, base_url: str = ""
+) -> GitHubReview | GitLabReview:
+    """The client of one review on ``provider`` (github or gitlab), as a webhook names it;
+    ``base_url`` '' means the public service."""
+    options: dict[str, Any] = {"base_url": base_url} if base_url else {}
+    if provider == "github":
+        return GitHubReview(repository, number, token=token, **options)
+    if provider == "gitlab":
+        return GitLabReview(repository, number, token=token, **options)
+    raise ConfigError(
+        f"pull request previews do not support {provider!r}",
+        hint="previews support GitHub and GitLab repositories",
+    )
+
+
 def _need_token(token: str, forge: str) -> None:
     if not token:
         raise ConfigError(

@@ -166,7 +166,12 @@ class Previewer:
             head.head, state="pending", context=self.context,
             description=f"planning {len(environments)} environment(s)",
         )  # fmt: skip
-        previews = [self._one(head, env, review) for env in environments]
+        try:
+            previews = [self._one(head, env, review) for env in environments]
+        except PlatformError as error:
+            # Never leave the status pending: say the preview failed, then let the work retry.
+            _settle_status(review, head.head, context=self.context, error=error)
+            raise
         state, description = verdict_of(previews)
         review.set_status(head.head, state=state, description=description, context=self.context)
         log.info("preview.finished", tenant=self.tenant, commit=head.head, verdict=state,
@@ -204,6 +209,14 @@ class Previewer:
             return load_at(self.source.tree_at(head.base), environment)
         except RxtError:
             return None  # a new environment, or a base that was already broken
+
+
+def _settle_status(review: Review, sha: str, *, context: str, error: PlatformError) -> None:
+    try:
+        review.set_status(sha, state="error", description=f"preview failed: {error.message}",
+                          context=context)  # fmt: skip
+    except PlatformError as second:
+        log.warning("preview.status_failed", commit=sha, error=second.message)
 
 
 def comment_marker(tenant: str, environment: str) -> str:

@@ -16,7 +16,7 @@ from core.errors import (
     PlatformError,
     TransientError,
 )
-from reconciler.forges import GitHubReview, GitLabReview, Retry
+from reconciler.forges import GitHubReview, GitLabReview, Retry, open_review
 from simulators.github import GITHUB_BODY_LIMIT, ForgeSimulator
 from tests.conftest import free_port
 from tests.simulators.github.conftest import PROJECT_ID, READ_ONLY, REPO, TOKEN, forge
@@ -227,3 +227,18 @@ def test_the_gitlab_client_keeps_one_note_and_maps_failure_to_failed(
     assert [c.body for c in forge.comments("acme/gl-envs", 3)] == [f"{MARKER}\ntwo"]
     assert writes == ["POST", "PUT", "POST", "POST"]
     assert [s.state for s in forge.statuses(SHA)] == ["pending", "failed"]
+
+
+@pytest.mark.parametrize(
+    ("provider", "made"), [("github", GitHubReview), ("gitlab", GitLabReview), ("bitbucket", None)]
+)
+def test_a_review_client_is_opened_for_the_webhook_s_provider(
+    provider: str, made: type[Any] | None
+) -> None:
+    if made is None:
+        with pytest.raises(ConfigError, match="do not support 'bitbucket'"):
+            open_review(provider, "acme/envs", 1, token=TOKEN)
+        return
+    with open_review(provider, "acme/envs", 1, token=TOKEN) as review:
+        assert type(review) is made
+        assert review.base_url.startswith("https://")

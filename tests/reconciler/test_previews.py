@@ -11,6 +11,7 @@ from typing import Any
 import pygit2
 import pytest
 
+from core.errors import NotFound
 from core.resources import ObservedResource
 from drivers.fake import FakeWorld
 from planner.loading import LoadedEnvironment
@@ -339,3 +340,17 @@ def test_the_example_repository_is_a_real_git_repository(repo: ExampleRepo) -> N
     assert isinstance(repo.remote, pygit2.Repository)
     assert repo.remote.is_bare
     assert repo.mirror.head("main") == repo.base
+
+
+def test_a_forge_failure_mid_preview_ends_the_status_in_error_not_pending(
+    repo: ExampleRepo, forge: ForgeSimulator, github: GitHubReview
+) -> None:
+    head = repo.review("pr-7", {WEB: replicas(2)})
+    forge.inject(404, times=1, path=f"/repos/{REPO}/issues/7/comments")
+    with pytest.raises(NotFound):
+        previewer(repo, FakeWorld()).preview(ReviewHead(REPO, 7, head, repo.base), github)
+    final = forge.statuses(head)[-1]
+    assert (final.state, final.description.startswith("preview failed: GitHub refused")) == (
+        "error",
+        True,
+    )
