@@ -164,10 +164,11 @@ class Engine:
 
     def handle_preview(self, target: Target, payload: Mapping[str, Any]) -> object:
         commit = str(payload.get("commit", ""))
-        self._fetched(target, commit)
+        self.fetch_commit(target, commit)
         return self.reconciler.preview(target, commit)
 
-    def _fetched(self, target: Target, commit: str) -> None:
+    def fetch_commit(self, target: Target, commit: str) -> None:
+        """Fetch the repository unless its mirror already holds ``commit``."""
         mirror = self._mirror(target)
         try:
             mirror.tree_at(commit)

@@ -27,9 +27,9 @@ from reconciler.wiring.engine import Engine
 from rxt.api import create_app
 from rxt.api.metrics import Metrics
 from rxt.api.serving import server_config
+from rxt.commands.db import open_configured_store
 from rxt.settings import Settings
 from state.database import check_connection
-from state.store import Store, open_store
 
 log = get_logger()
 
@@ -94,10 +94,6 @@ class Secrets:
         return (*self.files(repository), *self.engine.webhook_secrets(repository))
 
 
-def _open(settings: Settings) -> Store:
-    return open_store(settings.database_url, key_path=settings.signing_key_path)
-
-
 def _config(path: Path | None, settings: Settings) -> EngineConfig:
     if path is not None:
         return load_config(path)
@@ -122,7 +118,7 @@ def serve(
     try:
         files = FileSecrets.load(webhook_secrets)
         engine_config = _config(config, settings)
-        store = _open(settings)
+        store = open_configured_store(settings)
     except RxtError as error:
         typer.echo(f"error: {error.render()}", err=True)
         raise typer.Exit(1) from error

@@ -1,0 +1,88 @@
+"""``rxt apply ENV --config FILE``: reconcile one environment now, from its repository's branch
+head (or ``--commit``), under its lease, as a worker of ``rxt serve`` would.
+
+Exit codes: 0 applied or nothing to change, 1 error or a change failed, 3 denied by policy.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from core.errors import ConfigError, RxtError
+from reconciler.reconciling import Result
+from reconciler.wiring.config import load_config
+from reconciler.wiring.engine import Engine
+from rxt.commands.db import fail, open_configured_store
+from rxt.commands.drift import split_environment
+
+EXIT_DENIED = 3
+
+HELP = (
+    "Plan ENV (tenant/name) at its branch head (or --commit) against the platforms and apply "
+    "it under the environment's lease; --plan applies only if that saved plan id is still the "
+    "one computed now (otherwise the plan is made again and the reason printed).\n\n"
+    "Exit codes: 0 applied or unchanged, 1 error or a failed change, 3 denied by policy."
+)
+
+
+def _print(result: Result) -> None:
+    typer.echo(f"{result.status}: plan {result.plan_id}")
+    if result.replanned:
+        typer.echo(f"planned again: {result.replanned}")
+    typer.echo(f"applied {result.applied} change(s), {result.wrote} written")
+    for line in result.failed:
+        typer.echo(f"  failed: {line}")
+    for line in result.held:
+        typer.echo(f"  held for approval: {line}")
+    if result.error:
+        typer.echo(result.error)
+
+
+def _exit(result: Result) -> int:
+    if result.status == "denied":
+        return EXIT_DENIED
+    return 0 if result.status in {"succeeded", "unchanged", "planned"} else 1
+
+
+def apply_command(
+    environment: Annotated[str, typer.Argument(metavar="ENV", help="tenant/name")],
+    config: Annotated[Path, typer.Option(help="The engine configuration file (YAML).")],
+    commit: Annotated[str, typer.Option(help="Apply this commit, not the branch head.")] = "",
+    plan: Annotated[str, typer.Option(help="A saved plan id that must still match.")] = "",
+) -> None:
+    try:
+        tenant, name = split_environment(environment)
+        store = open_configured_store()
+    except RxtError as error:
+        raise fail(error) from error
+    engine: Engine | None = None
+    try:
+        engine = Engine.from_config(load_config(config), store, holder="rxt-apply")
+        target = engine.targets.get(environment)
+        if target is None:
+            raise ConfigError(
+                f"environment {tenant}/{name} is not in {config}",
+                hint="list it under a repository's environments",
+            )
+        if commit:
+            engine.fetch_commit(target, commit)
+            result = engine.reconciler.reconcile(target, commit, saved_plan=plan, trigger="manual")
+        else:
+            payload = {"plan_id": plan, "trigger": "manual"}
+            result = engine.handle_reconcile(target, payload)
+    except RxtError as error:
+        raise fail(error) from error
+    finally:
+        if engine is not None:
+            engine.stop()
+        store.close()
+    _print(result)
+    raise typer.Exit(_exit(result))
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``rxt apply``."""
+    app.command("apply", help=HELP)(apply_command)
