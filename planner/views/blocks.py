@@ -30,6 +30,7 @@ VERBS = {
     Action.NOOP: "is unchanged",
 }
 CONFLICT_MARK = "!"
+VERSIONS_ANNOTATION = "deploy.rxt.io/secret-versions"
 # A create or destroy shows this many fields; the JSON plan holds them all.
 ALL_FIELDS = 40
 # Strings longer than this are shortened in one-line values.
@@ -121,10 +122,26 @@ def _all_fields(spec: Mapping[str, Any], mark: str) -> list[Line]:
     return shown
 
 
+def rotation_lines(change: Change) -> list[Line]:
+    """Name the secrets behind a changed versions digest: which reference rotated, never a value.
+
+    The digest covers all of a resource's references, so with several the line names them all.
+    """
+    desired = change.desired
+    rotated = any(d.path.endswith(VERSIONS_ANNOTATION) for d in change.diffs)
+    if desired is None or not desired.secrets or not rotated:
+        return []
+    refs = sorted({str(ref) for ref in desired.secrets})
+    if len(refs) == 1:
+        return [Line("~", f"~ secret {refs[0]}: version changed")]
+    return [Line("~", f"~ secrets {', '.join(refs)}: a version changed")]
+
+
 def body_lines(change: Change) -> list[Line]:
     """The field lines inside a change block: what changes, what is created or destroyed."""
     if change.action in (Action.UPDATE, Action.REPLACE):
-        return [line for diff in change.diffs for line in diff_lines(diff)]
+        fields = [line for diff in change.diffs for line in diff_lines(diff)]
+        return rotation_lines(change) + fields
     if change.action is Action.CREATE and change.desired is not None:
         return _all_fields(change.desired.spec, "+")
     if change.action is Action.DELETE and change.observed is not None:

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from core.errors import ManifestError
-from core.resources import ObservedResource, Platform, ResourceRef
+from core.resources import ObservedResource, Platform, ResourceRef, SecretRef
 from planner.plans import plan_environment
 from planner.rendering import render_environment
 from planner.snapshots import read_snapshot, write_snapshot
@@ -140,3 +140,16 @@ def test_a_changed_user_data_is_shown_as_a_line_diff() -> None:
     assert "~ guestinfo.userdata: <text changed>" in text
     assert "          -    MODE=a\n          +    MODE=b\n" in text
     assert "Plan: 0 to add, 2 to change, 0 to replace, 0 to destroy." in text
+
+
+@pytest.mark.parametrize("output", ["text", "markdown"])
+def test_a_rotated_secret_is_named_by_its_reference(output: str) -> None:
+    web = view(app("web", env={"DB_PASSWORD": SECRET}))
+    ref = SecretRef("shop/db", "password")
+    observed = [
+        ObservedResource(r.ref, r.owner, r.spec)
+        for r in render_environment(web, secret_versions={ref: 1})
+    ]
+    rotated = plan_environment(web, observed, secret_versions={ref: 2})
+    assert {c.ref.kind for c in rotated.changes} == {"Secret", "Deployment"}
+    assert render(rotated, output).count("secret shop/db#password: version changed") == 1
