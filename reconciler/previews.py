@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from core.errors import ManifestError, PlatformError, RxtError
+from core.errors import Location, ManifestError, PlatformError, RxtError
 from core.logs import get_logger
 from core.resources import ObservedResource, Platform, SecretRef
 from drivers.protocol import Driver
@@ -168,7 +168,7 @@ class Previewer:
         )  # fmt: skip
         try:
             previews = [self._one(head, env, review) for env in environments]
-        except PlatformError as error:
+        except RxtError as error:
             # Never leave the status pending: say the preview failed, then let the work retry.
             _settle_status(review, head.head, context=self.context, error=error)
             raise
@@ -196,11 +196,23 @@ class Previewer:
 
     def _plan(self, head: ReviewHead, environment: str) -> tuple[Plan, list[PlacementMove]]:
         view = load_at(self.source.tree_at(head.head), environment)
+        self._check_tenant(view, environment)
         versions = self.secret_versions(view) if self.secret_versions else None
         plan = plan_environment(
             view, self.observe(view), commit=head.head, secret_versions=versions
         )
         return plan, placement_moves(plan, self._base_view(head, environment))
+
+    def _check_tenant(self, view: LoadedEnvironment, environment: str) -> None:
+        named = view.environment.metadata.tenant
+        if named != self.tenant:
+            raise ManifestError(
+                f"environment {environment!r} names tenant {named!r}, but this repository "
+                f"belongs to tenant {self.tenant!r}",
+                location=Location(f"environments/{environment}/environment.yaml"),
+                hint=f"set metadata.tenant to {self.tenant!r}; a repository plans only its own "
+                "tenant's environments",
+            )
 
     def _base_view(self, head: ReviewHead, environment: str) -> LoadedEnvironment | None:
         if not head.base:
@@ -211,7 +223,7 @@ class Previewer:
             return None  # a new environment, or a base that was already broken
 
 
-def _settle_status(review: Review, sha: str, *, context: str, error: PlatformError) -> None:
+def _settle_status(review: Review, sha: str, *, context: str, error: RxtError) -> None:
     try:
         review.set_status(sha, state="error", description=f"preview failed: {error.message}",
                           context=context)  # fmt: skip

@@ -354,3 +354,15 @@ def test_a_forge_failure_mid_preview_ends_the_status_in_error_not_pending(
         "error",
         True,
     )
+
+
+def test_an_environment_naming_another_tenant_is_not_planned(
+    repo: ExampleRepo, forge: ForgeSimulator, github: GitHubReview
+) -> None:
+    env = f"{STAGING}/environment.yaml"
+    head = repo.review("pr-7", {env: lambda text: text.replace("tenant: acme", "tenant: globex")})
+    [preview] = previewer(repo, FakeWorld()).preview(ReviewHead(REPO, 7, head, repo.base), github)
+    body = forge.comments(REPO, 7)[0].body
+    assert (preview.verdict, preview.plan) == ("failure", None)
+    assert "names tenant 'globex', but this repository belongs to tenant 'acme'" in body
+    assert forge.statuses(head)[-1].state == "failure"
