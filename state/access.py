@@ -156,6 +156,12 @@ def _token_doc(row: ApiToken) -> dict[str, Any]:
     }
 
 
+def find_tenant(database: Database, name: str) -> int | None:
+    """The id of the tenant called ``name``, or ``None`` when there is none."""
+    with database.read() as session:
+        return session.scalars(select(Tenant.id).where(Tenant.name == name)).first()
+
+
 def tenant_row(session: Session, name: str, *, clock: Clock) -> Tenant:
     """The tenant called ``name``, registered if new."""
     row = session.scalars(select(Tenant).where(Tenant.name == name)).one_or_none()

@@ -16,6 +16,7 @@ from core.hashing import canonical_json
 from core.logs import get_logger
 from rxt.api.problems import problem
 from rxt.api.urls import UrlPolicy
+from rxt.settings import Settings
 from state.access import (
     OPERATOR,
     Grants,
@@ -56,6 +57,16 @@ class TenantServices:
             queue=store.queue,
             urls=urls or UrlPolicy.of(),
         )
+
+    @classmethod
+    def configured(cls, store: Store, settings: Settings) -> TenantServices:
+        """The services ``rxt serve`` mounts, with the operator's URL allowances."""
+        urls = UrlPolicy.of(
+            allowed_hosts=settings.allowed_hosts,
+            allow_private_networks=settings.allow_private_networks,
+            schemes=settings.allowed_url_schemes,
+        )
+        return cls.of(store, urls=urls)
 
 
 class ApiProblem(Exception):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from rxt.commands import apply, audit, db, demo, drift, plan, serve, validate
+from rxt.commands import apply, audit, db, demo, drift, plan, serve, tokens, validate
 
 
 def register_all(app: typer.Typer) -> None:
@@ -16,4 +16,5 @@ def register_all(app: typer.Typer) -> None:
     drift.register(app)
     plan.register(app)
     serve.register(app)
+    tokens.register(app)
     validate.register(app)
