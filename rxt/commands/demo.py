@@ -1,25 +1,29 @@
-"""``rxt demo``: validate the example repository and show what each environment holds.
+"""``rxt demo``: the whole product on local simulators (vcsim, the Kubernetes, NSX and GitHub
+fakes, OpenBao), scene by scene; see docs/demo.md.
 
-For now the demo stops at validation and placement: nothing is planned against the simulators
-or applied. Exit 0 when the example repository is valid, 1 when it is missing or invalid.
+Exit 0 when every scene did what it should; 1 with the failed scene named otherwise.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import signal
+import tempfile
 from pathlib import Path
+from types import FrameType
+from typing import Annotated
 
 import typer
-from rich import box
 from rich.console import Console
-from rich.table import Table
 
-from planner.loading import LoadedEnvironment
-from planner.manifests import Application
-from planner.placement import place_environment
-from rxt.commands.validate import Outcome, check, render_text
+from core import logs
+from core.errors import RxtError
+from rxt.commands.validate import check, render_text
+from rxt.demo.story import run_demo
 
 EXAMPLE_REPO = "example-repo"
-_PIPE_WIDTH = 160
+_PIPE_WIDTH = 120
 
 
 def find_example_repo() -> Path | None:
@@ -29,83 +33,7 @@ def find_example_repo() -> Path | None:
     return candidate if (candidate / "environments").is_dir() else None
 
 
-def _image(image: str) -> str:
-    """An image by its last path part, a digest shortened to the twelve characters people
-    compare."""
-    name, at, digest = image.partition("@sha256:")
-    short = name.rsplit("/", 1)[-1]
-    return f"{short}@{digest[:12]}" if at else short
-
-
-def _replicas(app: Application) -> str:
-    scale = app.spec.autoscale
-    if scale is None:
-        return str(app.spec.replicas)
-    return f"{app.spec.replicas}, auto {scale.min}-{scale.max}"
-
-
-def _exposure(app: Application) -> str:
-    expose = app.spec.expose
-    if expose is None:
-        allowed = app.spec.network.allow_from
-        return f"from {', '.join(allowed)}" if allowed else "internal"
-    scheme = "https" if expose.tls else "http"
-    path = "" if expose.path == "/" else expose.path
-    return f"{scheme}://{expose.host}{path}"
-
-
-def environment_table(env: LoadedEnvironment) -> Table:
-    """One environment's applications as a table a person reads."""
-    spec = env.environment.spec
-    sites = ", ".join(
-        f"{kind} {site.site}"
-        for kind, site in (("vsphere", spec.sites.vsphere), ("nsx", spec.sites.nsx),
-                           ("kubernetes", spec.sites.kubernetes))
-        if site is not None
-    )  # fmt: skip
-    table = Table(
-        box=box.SIMPLE_HEAD,
-        title=f"environment {env.name} (tenant {env.environment.metadata.tenant})",
-        caption=(
-            f"sites: {sites} · sync: {'auto' if spec.sync.auto else 'on request'}"
-            f" · drift: every {spec.drift.interval}, {spec.drift.mode}"
-            f" · policy packs: {', '.join(spec.policy.packs)}"
-        ),
-    )
-    for column in ("app", "image", "replicas", "ports", "exposure", "compliance", "placement"):
-        table.add_column(column, no_wrap=column != "exposure")
-    placements = place_environment(env)
-    for name, app in env.apps.items():
-        placed = placements[name]
-        ports = ", ".join(f"{p.name}:{p.port}" for p in app.spec.ports) or "none"
-        table.add_row(
-            name,
-            _image(app.spec.image),
-            _replicas(app),
-            ports,
-            _exposure(app),
-            ", ".join(app.spec.placement.compliance) or "-",
-            f"{placed.target.value} ({placed.rule})",
-        )
-    return table
-
-
-def _show(console: Console, outcome: Outcome) -> None:
-    for env in outcome.environments:
-        console.print(environment_table(env))
-        console.print()
-    console.print(
-        f"[green]{render_text(outcome)}[/]\n"
-        "Placement is the planner's decision matrix; `rxt explain ENV_DIR APP` shows why. "
-        "This demo stops there: nothing is planned against the simulators or applied yet."
-    )
-
-
-def demo_command() -> None:
-    """Validate the example repository and print a summary of each environment."""
-    console = Console()
-    if not console.is_terminal:  # a log or a pipe has no width; keep rows on one line each
-        console = Console(width=_PIPE_WIDTH)
+def _example_or_exit() -> Path:
     repo = find_example_repo()
     if repo is None:
         typer.echo(
@@ -118,7 +46,45 @@ def demo_command() -> None:
     if outcome.errors:
         typer.echo(render_text(outcome))
         raise typer.Exit(1)
-    _show(console, outcome)
+    return repo
+
+
+def _stop_on_sigterm(_signum: int, _frame: FrameType | None) -> None:
+    # Turned into an exception so that the demo's cleanup stops what it started.
+    raise KeyboardInterrupt
+
+
+def demo_command(
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Keep the demo's state (SQLite, audit key, Git) here to explore "
+            "afterwards; default: a temporary folder, removed at the end."
+        ),
+    ] = None,
+) -> None:
+    """Run the whole engine against local simulators: apply, preview, merge, drift, audit."""
+    example = _example_or_exit()
+    # The scenes say what happens; the engine's own log shows warnings only unless asked.
+    logs.configure(level=os.environ.get("RXT_LOG_LEVEL", "WARNING").upper())
+    console = Console()
+    if not console.is_terminal:  # a log or a pipe has no width; keep rows readable
+        console = Console(width=_PIPE_WIDTH)
+    folder = data_dir or Path(tempfile.mkdtemp(prefix="rxt-demo-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    try:
+        run_demo(console, data_dir=folder, example=example, keep=data_dir is not None)
+    except RxtError as error:
+        console.print(f"[bold red]demo failed:[/] {error.render()}", highlight=False)
+        raise typer.Exit(1) from error
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted; everything the demo started was stopped[/]")
+        raise typer.Exit(130) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if data_dir is None:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,4 +1,5 @@
-"""``rxt demo``: the example repository validated and summarised, or a clear error."""
+"""``rxt demo`` refuses to start without a valid example repository, saying why; the whole
+demo is tested in test_demo.py."""
 
 from __future__ import annotations
 
@@ -9,29 +10,6 @@ import pytest
 from rxt.cli import main
 from rxt.commands import demo
 from tests.planner.manifest_samples import copy_example
-
-
-def test_the_demo_summarises_each_environment_of_the_example(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    assert main(["demo"]) == 0
-    out = capsys.readouterr().out
-    assert "environment prod (tenant acme)" in out
-    assert "environment staging (tenant acme)" in out
-    assert "valid: repository" in out
-    assert "2 environments (prod, staging), 10 applications" in out
-    for row in (
-        "https://pay.acme.example.com ",
-        "2, auto 2-10",
-        "postgres@a0933351cd31",
-        "pci-dss",
-        "from api, payments, worker",
-    ):
-        assert row in out
-    assert out.count("vm (compliance-requires-vm)") == 2
-    assert out.count("vm (stateful-requires-vm)") == 2
-    assert out.count("kubernetes (default-kubernetes)") == 6
-    assert "nothing is planned against the simulators or applied" in out
 
 
 def test_the_demo_without_its_example_repository_says_where_it_looked(

@@ -1,0 +1,214 @@
+"""The demo's stage: vcsim, the Kubernetes, NSX and GitHub fakes, OpenBao, the SQLite state store
+and the tenant API, each on a free loopback port, stopped by process id or thread shutdown.
+
+``rxt.demo.story`` enters ``staged``; everything started is stopped on the way out, also on an
+error or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import hvac
+from kubernetes import client as k8s
+
+from core.resources import Change, ObservedResource, Platform, ResourceRef
+from drivers.kubernetes import KubernetesDriver
+from drivers.kubernetes.rest import retry_policy
+from drivers.nsx import NsxDriver, NsxSettings
+from drivers.protocol import Applied, Driver, Health, Scope
+from drivers.vault import VaultSecretSource
+from drivers.vsphere import VsphereDriver
+from reconciler.sites import Sites
+from reconciler.wiring.connections import close_all
+from rxt.api import create_app
+from rxt.api.access import TenantServices
+from rxt.api.serving import running_in_thread
+from rxt.api.urls import UrlPolicy
+from rxt.commands.db import open_configured_store
+from rxt.settings import Settings
+from simulators import openbao
+from simulators.github import ForgeSimulator
+from simulators.kubernetes import FakeApiServer
+from simulators.nsx import NsxSimulator
+from simulators.vcsim import launcher
+from state.store import Store
+
+TENANT = "acme"
+REPOSITORY = "acme/envs"
+REVIEW = 7
+FORGE_TOKEN = "ghp-demo-token"  # noqa: S105 - the fake forge's throwaway token
+# The secrets the example repository references, as a tenant would have written them.
+SECRETS = {
+    "api/db": {"password": "demo-api-db-password"},
+    "db/admin": {"password": "demo-db-admin-password"},
+    "payments/card-vault": {"token": "demo-card-vault-token"},
+}
+
+Step = Callable[[str], AbstractContextManager[None]]
+
+
+@dataclass
+class Stage:
+    """Everything the scenes talk to."""
+
+    data_dir: Path
+    settings: Settings
+    vcsim: launcher.Vcsim
+    kube: FakeApiServer
+    nsx: NsxSimulator
+    forge: ForgeSimulator
+    bao: openbao.OpenBaoServer
+    store: Store
+    sites: Sites
+    api_url: str
+    operator_token: str
+    feed: Feed
+
+    def pids(self) -> list[int]:
+        """The processes the stage started (the rest are threads of this process)."""
+        return [self.vcsim.pid, self.bao.pid]
+
+
+class Feed:
+    """Every change the drivers applied, passed on to whoever listens (a progress bar)."""
+
+    def __init__(self) -> None:
+        self.applied: list[ResourceRef] = []
+        self.listener: Callable[[Applied], None] | None = None
+
+    def __call__(self, done: Applied) -> None:
+        self.applied.append(done.ref)
+        if self.listener is not None:
+            self.listener(done)
+
+
+class Watched:
+    """A driver that reports each applied change, so the demo can draw a progress bar."""
+
+    platform: ClassVar[str] = "watched"
+
+    def __init__(self, inner: Driver, *, seen: Callable[[Applied], None]) -> None:
+        self.inner, self.seen = inner, seen
+
+    def observe(self, scope: Scope) -> list[ObservedResource]:
+        return self.inner.observe(scope)
+
+    def apply(self, change: Change, *, dry_run: bool = False) -> Applied:
+        done = self.inner.apply(change, dry_run=dry_run)
+        self.seen(done)
+        return done
+
+    def health(self, ref: ResourceRef) -> Health:
+        return self.inner.health(ref)
+
+    def close(self) -> None:
+        close = getattr(self.inner, "close", None)
+        if callable(close):
+            close()
+
+
+def free_port() -> int:
+    """A port free on 127.0.0.1 right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def write_secrets(bao: openbao.OpenBaoServer) -> None:
+    """The tenant's secrets, under the default layout (secret/ KV v2, tenants/<tenant>/)."""
+    admin = hvac.Client(url=bao.url, token=bao.root_token)
+    for path, data in SECRETS.items():
+        admin.secrets.kv.v2.create_or_update_secret(
+            path=f"tenants/{TENANT}/{path}", secret=data, mount_point="secret"
+        )
+
+
+def build_sites(
+    *, vcsim: launcher.Vcsim, kube: FakeApiServer, nsx: NsxSimulator, bao: openbao.OpenBaoServer,
+    seen: Callable[[Applied], None],
+) -> Sites:  # fmt: skip
+    """The real drivers on the simulators, one per platform serving every site name."""
+    sites = Sites(secrets=VaultSecretSource(bao.url, token=bao.root_token))
+    configuration = k8s.Configuration()
+    configuration.host = kube.url
+    configuration.retries = retry_policy()
+    kubernetes = KubernetesDriver(k8s.ApiClient(configuration), secrets=sites.secrets)
+    vsphere = VsphereDriver(
+        vcsim.host, port=vcsim.port, user=vcsim.username, password=vcsim.password,
+        protocol="http", secrets=sites.secrets, vault_address=bao.url,
+    )  # fmt: skip
+    settings = NsxSettings(
+        url=nsx.url, username=nsx.username, password=nsx.password, timeout_seconds=10.0,
+        backoff_seconds=0.05, realization_timeout_seconds=30.0, poll_seconds=0.05,
+    )  # fmt: skip
+    drivers: dict[Platform, Any] = {
+        Platform.KUBERNETES: kubernetes,
+        Platform.VSPHERE: vsphere,
+        Platform.NSX: NsxDriver(settings),
+    }
+    for platform, driver in drivers.items():
+        sites.add(platform, Watched(driver, seen=seen))
+    return sites
+
+
+def _store(data_dir: Path) -> tuple[Settings, Store]:
+    # Every path is given, so RXT_* variables of the caller's shell cannot point the demo at a
+    # real database.
+    settings = Settings(
+        data_dir=data_dir,
+        database_url=f"sqlite:///{data_dir / 'rxt.db'}",
+        audit_signing_key=data_dir / "audit-signing-key.pem",
+    )
+    return settings, open_configured_store(settings)
+
+
+def _tenant_api(store: Store, stack: ExitStack) -> tuple[str, str]:
+    """Serve the tenant API; returns its URL and the operator token made at first start."""
+    # The demo's repository is a file:// URL on this machine, which an operator must allow.
+    urls = UrlPolicy.of(schemes=("https", "http", "file"))
+    api = TenantServices.of(store, urls=urls)
+    issued = api.tokens.ensure_operator()
+    if issued is None:
+        raise RuntimeError("the demo's fresh store already had an operator token")
+    app = create_app(secrets=lambda _repo: (), enqueue=lambda _delivery: None, tenant_api=api)
+    url = stack.enter_context(running_in_thread(app, port=free_port()))
+    return url, issued.secret
+
+
+@contextmanager
+def staged(data_dir: Path, *, step: Step) -> Iterator[Stage]:
+    """Start everything, yield the stage, stop everything (in reverse order) on the way out."""
+    feed = Feed()
+    with ExitStack() as stack:
+        with step("vcsim (vSphere API; built once, about 30 s the first time)"):
+            vcsim = launcher.start(timeout=180.0)
+            stack.callback(vcsim.stop)
+        with step("Kubernetes API fake"):
+            kube = FakeApiServer(tick=0.05).start()
+            stack.callback(kube.stop)
+        with step("NSX Manager fake"):
+            nsx = NsxSimulator(delete_ticks=0).start()
+            stack.callback(nsx.stop)
+        with step("GitHub fake"):
+            forge = stack.enter_context(ForgeSimulator())
+            forge.add_token(FORGE_TOKEN)
+            forge.add_repository(REPOSITORY, reviews=(REVIEW,))
+        with step("OpenBao dev server, with the tenant's secrets"):
+            bao = openbao.start()
+            stack.callback(openbao.stop, bao)
+            write_secrets(bao)
+        with step("state store (SQLite) and the tenant API"):
+            settings, store = _store(data_dir)
+            stack.callback(store.close)
+            api_url, operator = _tenant_api(store, stack)
+        sites = build_sites(vcsim=vcsim, kube=kube, nsx=nsx, bao=bao, seen=feed)
+        stack.callback(close_all, sites)
+        yield Stage(
+            data_dir, settings, vcsim, kube, nsx, forge, bao, store, sites, api_url, operator, feed
+        )  # fmt: skip
