@@ -66,7 +66,12 @@ def moves_line(moves: list[PlacementMove]) -> str:
     return f"**Placement changes:** {len(moves)}: {shown}{more}"
 
 
-def _footer(plan: Plan) -> str:
+def _footer(plan: Plan, *, replanned: bool) -> str:
+    if replanned:
+        return (
+            f"\n<sub>Plan `{plan.id}` of the merge commit `{plan.commit[:12]}`, planned again "
+            "on merge; the engine applies it through the same policy gate.</sub>\n"
+        )
     return (
         f"\n<sub>Plan `{plan.id}` of commit `{plan.commit[:12]}`, previewed without a lock. "
         "On merge it is applied only if the engine computes the same plan then; otherwise it "
@@ -75,17 +80,18 @@ def _footer(plan: Plan) -> str:
 
 
 def plan_comment(
-    marker: str, plan: Plan, *, moves: list[PlacementMove], replanned: str = ""
+    marker: str, plan: Plan, *, moves: list[PlacementMove] | None, replanned: str = ""
 ) -> str:
-    """The comment for one environment's plan, at most ``LIMIT`` characters."""
-    extras = [moves_line(moves)]
+    """The comment for one environment's plan, at most ``LIMIT`` characters; ``moves`` None
+    when placements were not compared with a base (the line is then left out)."""
+    extras = [] if moves is None else [moves_line(moves)]
     notice = ""
     if replanned:
         notice = (
             f"> **Planned again on merge:** {replanned}. This is the plan the engine applies, "
             "not the one previewed before.\n"
         )
-    footer = _footer(plan)
+    footer = _footer(plan, replanned=bool(replanned))
     room = LIMIT - _EXTRAS_ROOM - len(notice) - len(footer)
     view = render_markdown(plan, limit=max(room, 1_000))
     lines = view.split("\n")

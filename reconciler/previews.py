@@ -29,8 +29,6 @@ log = get_logger()
 Observer = Callable[[LoadedEnvironment], Sequence[ObservedResource]]
 SecretVersions = Callable[[LoadedEnvironment], Mapping[SecretRef, int]]
 CONTEXT = "rxt/plan"
-# Review actions that ask for a preview, on GitHub and on GitLab.
-PREVIEW_ACTIONS = frozenset({"opened", "synchronize", "reopened", "open", "update", "reopen"})
 
 
 Observing = Sites | Mapping[Platform, Driver] | Iterable[Driver] | Observer
@@ -159,7 +157,9 @@ class Previewer:
         """Plan every environment the review touches, comment and set the status.
 
         Raises:
-            PlatformError: the forge refused or failed (a TransientError is worth retrying).
+            PlatformError: the forge refused or failed (a TransientError is worth retrying);
+                the status is set to error first when the forge still answers.
+            ConfigError: the engine has no connection for a site an environment names.
         """
         environments = touched_environments(self.source, head=head.head, base=head.base)
         review.set_status(
@@ -335,6 +335,6 @@ def settle_merge(
              matches=verdict.matches, reason=verdict.reason)  # fmt: skip
     if not verdict.matches and previewed is not None and review is not None:
         marker = comment_marker(plan.tenant, plan.environment)
-        body = plan_comment(marker, plan, moves=[], replanned=verdict.reason)
+        body = plan_comment(marker, plan, moves=None, replanned=verdict.reason)
         review.upsert_sticky_comment(marker, body)
     return verdict
