@@ -111,6 +111,15 @@ class Tokens:
             return None
         return self.issue("", role=Role.OPERATOR, name=OPERATOR)
 
+    def rotate_operator(self) -> IssuedToken:
+        """Revoke every operator token and make a new one (when the old one was lost)."""
+        with self.database.write() as session:
+            for row in session.scalars(
+                select(ApiToken).where(ApiToken.role == OPERATOR, ApiToken.revoked_at.is_(None))
+            ):
+                row.revoked_at = self.clock()
+        return self.issue("", role=Role.OPERATOR, name=OPERATOR)
+
     def authenticate(self, secret: str) -> Principal | None:
         """The caller a presented token stands for, or ``None`` for unknown or revoked tokens."""
         if not secret.startswith(TOKEN_PREFIX):

@@ -96,6 +96,15 @@ def grant_command(
     typer.echo(f"{tenant} may use: {', '.join(sites) or '(no site)'}")
 
 
+@app.command("rotate-operator")
+def rotate_command() -> None:
+    """Revoke the operator token and print a new one once (when the old one was lost)."""
+    with _store() as store:
+        issued = Tokens(store.database).rotate_operator()
+    typer.echo("new operator token, shown once (the old one is revoked):")
+    typer.echo(issued.secret)
+
+
 def _tenant_role(name: str) -> Role:
     role = Role.named(name)
     if role is Role.OPERATOR:

@@ -80,3 +80,20 @@ def test_granting_sites_on_the_command_line(
                      "--site", "spot-dfw", "--site", "nsx-dfw")  # fmt: skip
     assert code == 0, out
     assert "nsx-dfw, spot-dfw" in out
+
+
+def test_rotating_the_operator_token_revokes_the_old_one(
+    install: Database, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = open_configured_store()
+    tokens = Tokens(store.database)
+    first = tokens.ensure_operator()
+    assert first is not None
+    code, out = _run(capsys, "token", "rotate-operator")
+    assert code == 0, out
+    assert tokens.authenticate(first.secret) is None
+    rotated = tokens.authenticate(out.split()[-1])
+    assert rotated is not None
+    assert rotated.role.name == "OPERATOR"
+    assert tokens.ensure_operator() is None
+    store.close()
