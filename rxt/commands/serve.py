@@ -8,9 +8,11 @@ PostgreSQL database (``RXT_DATABASE_URL``).
 from __future__ import annotations
 
 import os
+import signal
 import socket
 from collections.abc import Sequence
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -100,6 +102,18 @@ def _config(path: Path | None, settings: Settings) -> EngineConfig:
     return EngineConfig(cache_dir=settings.data_dir / "mirrors")
 
 
+def _keep_running_after_signals() -> None:
+    """uvicorn stops serving on SIGTERM or SIGINT and then raises the signal again for the
+    handler in place before it; with this one in place the process goes on to stop the
+    workers (each finishes its item) and the relay, and exits 0."""
+
+    def noted(signum: int, _frame: FrameType | None) -> None:
+        log.info("serve.stopping", signal=signal.Signals(signum).name)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, noted)
+
+
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind; loopback unless you mean it.")] = (
         "127.0.0.1"
@@ -136,6 +150,7 @@ def serve(
     )
     engine.start()
     log.info("serve.started", host=host, port=port, environments=len(engine.targets))
+    _keep_running_after_signals()
     try:
         uvicorn.Server(server_config(app, host=host, port=port)).run()
     finally:
