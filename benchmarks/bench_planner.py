@@ -113,6 +113,20 @@ def observe(world: FakeWorld) -> list[ObservedResource]:
     return world.observe(Scope("bench", "prod"), sites=sites)
 
 
+def cpu_best_of(repeats: int, work: Callable[[], object]) -> float:
+    """The least CPU time (this thread's) of ``repeats`` runs of ``work``, in seconds.
+
+    On a shared machine wall time includes the time other processes held the CPU; CPU time
+    measures what the work itself costs.
+    """
+    times = []
+    for _ in range(repeats):
+        start = time.thread_time()
+        work()
+        times.append(time.thread_time() - start)
+    return min(times)
+
+
 def _no_change_plan(view: BenchView, world: FakeWorld) -> Callable[[], None]:
     def work() -> None:
         plan = plan_environment(view, observe(world))
@@ -128,16 +142,19 @@ def p1() -> Row:
         view = environment(n)
         world = converged(view)
         cases[n] = (len(world.objects), _no_change_plan(view, world))
-    times = {n: float("inf") for n in cases}
+    cpu = {n: float("inf") for n in cases}
+    wall = dict(cpu)
     # Interleaved rounds, best of each: the machine is shared, and load that comes and goes
-    # during one size's runs would otherwise skew the ratio.
+    # during one size's runs would otherwise skew the ratio, which is taken in CPU time.
     for _ in range(3):
         for n, (_, work) in cases.items():
-            times[n] = min(times[n], best_of(1, work))
-    ratio = times[10_000] / times[1000]
-    figures = (f"1k ({cases[1000][0]}): {times[1000]:.3f} s; 10k ({cases[10_000][0]}): "
-               f"{times[10_000]:.3f} s; ratio {ratio:.1f}")  # fmt: skip
-    passed = ratio <= 12 and times[1000] <= 1.0
+            cpu[n] = min(cpu[n], cpu_best_of(1, work))
+            wall[n] = min(wall[n], best_of(1, work))
+    ratio = cpu[10_000] / cpu[1000]
+    figures = (f"1k ({cases[1000][0]}): {wall[1000]:.3f} s wall, {cpu[1000]:.3f} s CPU; "
+               f"10k ({cases[10_000][0]}): {wall[10_000]:.3f} s wall, {cpu[10_000]:.3f} s CPU; "
+               f"CPU ratio {ratio:.1f}")  # fmt: skip
+    passed = ratio <= 12 and wall[1000] <= 1.0
     return Row("P1", "no-change plan, fake drivers", figures, "ratio <= 12; 1k <= 1 s", passed)
 
 
@@ -191,20 +208,6 @@ def p2() -> Row:
                f"{theirs:.2f} s, {ratio:.0f}x; field differ calls {calls_per_run}")  # fmt: skip
     passed = ratio >= 50 and calls_per_run == drifted
     return Row("P2", "1 % drift diff vs DeepDiff", figures, ">= 50x; differ once per drift", passed)
-
-
-def cpu_best_of(repeats: int, work: Callable[[], object]) -> float:
-    """The least CPU time (this thread's) of ``repeats`` runs of ``work``, in seconds.
-
-    On a shared machine wall time includes the time other processes held the CPU; CPU time
-    measures what the work itself costs.
-    """
-    times = []
-    for _ in range(repeats):
-        start = time.thread_time()
-        work()
-        times.append(time.thread_time() - start)
-    return min(times)
 
 
 def _decision_times(view: BenchView) -> tuple[list[float], list[float]]:
