@@ -12,7 +12,7 @@ import pygit2
 import pytest
 
 from core.errors import NotFound
-from core.resources import ObservedResource
+from core.resources import Action, ObservedResource
 from drivers.fake import FakeWorld
 from planner.loading import LoadedEnvironment
 from planner.plans import Plan, plan_environment
@@ -22,6 +22,8 @@ from reconciler.mirrors import RepositoryMirror
 from reconciler.previews import MemoryLedger, Previewer, ReviewHead, settle_merge
 from reconciler.sites import Sites, load_at
 from simulators.github import ForgeSimulator
+from simulators.kubernetes import FakeApiServer
+from simulators.nsx import NsxSimulator
 from tests.reconciler.gitrepos import commit, make_remote, nest
 from tests.simulators.github.conftest import PROJECT_ID, REPO, TOKEN, forge
 
@@ -366,3 +368,35 @@ def test_an_environment_naming_another_tenant_is_not_planned(
     assert (preview.verdict, preview.plan) == ("failure", None)
     assert "names tenant 'globex', but this repository belongs to tenant 'acme'" in body
     assert forge.statuses(head)[-1].state == "failure"
+
+
+@dataclass(frozen=True)
+class Simulators:
+    sites: Sites
+    kube: FakeApiServer
+    nsx: NsxSimulator
+
+    def writes(self) -> tuple[int, int]:
+        verbs = ("POST", "PUT", "PATCH", "DELETE")
+        kube = sum(self.kube.calls(method=verb) for verb in verbs)
+        return kube, sum(self.nsx.calls(verb) for verb in verbs)
+
+
+@pytest.fixture
+def simulators(sim_sites: Sites, kube_server: FakeApiServer, nsx_sim: NsxSimulator) -> Simulators:
+    return Simulators(sim_sites, kube_server, nsx_sim)
+
+
+@pytest.mark.slow
+def test_a_preview_on_the_simulators_reads_the_platforms_and_writes_nothing(
+    repo: ExampleRepo, forge: ForgeSimulator, github: GitHubReview, simulators: Simulators
+) -> None:
+    head = repo.review("pr-7", {WEB: replicas(2)})
+    made = Previewer("acme", source=repo.mirror, observe=simulators.sites, ledger=MemoryLedger())
+    before, reads = simulators.writes(), simulators.kube.calls(method="GET")
+    [preview] = made.preview(ReviewHead(REPO, 7, head, repo.base), github)
+    assert preview.plan is not None
+    assert preview.plan.count(Action.CREATE) > 0
+    assert simulators.kube.calls(method="GET") > reads
+    assert simulators.writes() == before
+    assert forge.statuses(head)[-1].state == "success"
