@@ -7,7 +7,9 @@ and stops it with the process; tests build one from parts.
 
 from __future__ import annotations
 
+import random
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +22,7 @@ from reconciler.intake import Delivery
 from reconciler.metering import LoopMetrics, NoMetrics
 from reconciler.mirrors import RepositoryMirror, TokenAuth
 from reconciler.notifying import Notifier
+from reconciler.polling import Poller
 from reconciler.reconciling import Options, Reconciler, Result, Target
 from reconciler.relaying import NatsRelay, RelaySettings, start_relay
 from reconciler.scheduling import DriftSchedule, interval_seconds
@@ -45,6 +48,7 @@ class Source:
     environments: tuple[str, ...]
     branch: str = "main"
     webhook_secrets: tuple[str, ...] = ()
+    poll_seconds: float = 0.0
 
 
 @dataclass
@@ -108,7 +112,7 @@ class Engine:
             mirror = RepositoryMirror(repo.url, cache_dir=config.cache_dir, credentials=credentials)
             sources.append(
                 Source(repo.name, mirror, repo.tenant, tuple(repo.environments), repo.branch,
-                       tuple(repo.webhook_secrets))
+                       tuple(repo.webhook_secrets), repo.poll_seconds)
             )  # fmt: skip
         settings = EngineSettings(
             workers=config.workers, options=Options(holder=holder), notify=config.notify,
@@ -236,7 +240,27 @@ class Engine:
         if self.settings.relay is not None:
             relay = NatsRelay(self.store.outbox, self.settings.relay)
             self._threads.append(start_relay(relay, self._stop))
+        polled = [source for source in self.sources.values() if source.poll_seconds > 0]
+        if polled:
+            thread = threading.Thread(target=self._poll, args=(polled,), name="rxt-poll")
+            thread.start()
+            self._threads.append(thread)
         log.info("engine.started", environments=len(self.targets), workers=self.settings.workers)
+
+    def _poll(self, sources: Sequence[Source]) -> None:
+        """Poll repositories without webhooks; a moved branch is queued like a push."""
+        pollers: list[tuple[Poller, Source]] = []
+        for source in sources:
+            poller = Poller(interval=source.poll_seconds, clock=time.monotonic, rand=random.random)
+            poller.watch(
+                source.mirror, branch=source.branch, last=source.mirror.head(source.branch)
+            )
+            pollers.append((poller, source))
+        while not self._stop.is_set():
+            for poller, source in pollers:
+                for moved in poller.poll_due():
+                    self._enqueue_all(source, RECONCILE, {"commit": moved.after, "trigger": "push"})
+            self._stop.wait(1.0)
 
     def stop(self, *, timeout: float = 60.0) -> None:
         """Stop scheduling, let each worker finish its item, then close the drivers."""

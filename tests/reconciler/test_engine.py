@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -185,3 +186,23 @@ def test_a_drift_job_slower_than_its_interval_never_runs_twice_at_once() -> None
         schedule.stop()
     assert peak[0] == 1
     assert jitter_for(600) == 60
+
+
+def test_a_repository_without_webhooks_is_polled_and_a_new_commit_queued(
+    store: Store, world: FakeWorld, env_repo: EnvRepo
+) -> None:
+    env_repo.initial()
+    source = Source("acme/env-repo", env_repo.mirror, "acme", ("prod",), poll_seconds=0.2)
+    settings = EngineSettings(workers=0, drift_schedule=False)
+    engine = Engine(store, fake_sites(world), [source], settings=settings)
+    engine.start()
+    try:
+        pushed = env_repo.push({"apps/web/deploy.yaml": None})
+        deadline = time.monotonic() + 20
+        while not history.pending(store.database, kind=RECONCILE, key="acme/prod"):
+            assert time.monotonic() < deadline, "the poller never queued the new commit"
+            time.sleep(0.05)
+    finally:
+        engine.stop()
+    [item] = store.queue.claim(worker="check")
+    assert item.payload["commit"] == pushed

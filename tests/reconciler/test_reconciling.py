@@ -4,11 +4,14 @@ no-op second runs, policy denials, saved plans, invalid manifests and the lease 
 from __future__ import annotations
 
 import datetime as dt
+import json
+from collections.abc import Sequence
 
 import pytest
 from sqlalchemy import func, select
 
-from core.errors import LeaseLost
+from core.errors import ConfigError, LeaseLost
+from core.resources import Platform, ResourceRef, SecretRef
 from drivers.fake import FakeWorld
 from reconciler import events
 from reconciler.leasing import EnvironmentBusy
@@ -199,3 +202,63 @@ def test_a_lease_taken_over_mid_apply_refuses_every_later_write(
     with store.database.read() as session:
         assert set(session.scalars(select(Run.status))) == {RunStatus.RUNNING}
     assert count(store, OutboxEvent, OutboxEvent.type == events.APPLY_SUCCEEDED) == 0
+
+
+def test_a_policy_that_cannot_be_evaluated_denies_and_is_audited(
+    env_repo: EnvRepo, reconciler: Reconciler, world: FakeWorld, store: Store
+) -> None:
+    env_repo.initial()
+    broken = "package acme.broken\nimport rego.v1\ndeny contains msg if {\n"
+    head = env_repo.push({}, root={"policies/broken.rego": broken})
+    result = reconciler.reconcile(env_repo.target(), head)
+    assert result.status == "denied"
+    assert world.writes == 0
+    assert audit_actions(store, "policy.denied")
+
+
+class CountingSecrets:
+    """A secret source that only knows versions, counting the metadata reads."""
+
+    def __init__(self) -> None:
+        self.reads: list[str] = []
+
+    def version(self, ref: SecretRef, *, tenant: str) -> int:
+        self.reads.append(f"{tenant}:{ref}")
+        return 7
+
+    def read(self, ref: SecretRef, *, tenant: str) -> str:
+        raise AssertionError("the reconcile reads versions only; drivers read values")
+
+    def wrap(self, refs: Sequence[SecretRef], *, tenant: str, ttl_seconds: int) -> str:
+        raise AssertionError("not used here")
+
+
+def test_secret_versions_are_read_for_rendering_and_roll_into_the_desired_spec(
+    env_repo: EnvRepo, store: Store, world: FakeWorld
+) -> None:
+    env_repo.initial()
+    app = web_yaml() + "  \n"
+    app = app.replace("  env: {LOG_LEVEL: info}\n", "  env:\n    LOG_LEVEL: info\n"
+                      "    DB_PASSWORD: {secretRef: {path: web/db, key: password}}\n")  # fmt: skip
+    head = env_repo.push({WEB: app})
+    sites = fake_sites(world)
+    secrets = CountingSecrets()
+    sites.secrets = secrets
+    result = Reconciler(store, sites).reconcile(env_repo.target(), head)
+    assert result.status == "succeeded"
+    assert secrets.reads == ["acme:web/db#password"] * 2  # the plan, then the applied record
+    deployment = world.objects[ResourceRef(Platform.KUBERNETES, "Deployment", "web", "acme-prod")]
+    assert "7" in json.dumps(dict(deployment.spec))
+
+
+def test_secret_references_without_a_secret_source_are_a_configuration_error(
+    env_repo: EnvRepo, reconciler: Reconciler
+) -> None:
+    env_repo.initial()
+    app = web_yaml().replace(
+        "  env: {LOG_LEVEL: info}\n",
+        "  env:\n    DB_PASSWORD: {secretRef: {path: web/db, key: password}}\n",
+    )
+    head = env_repo.push({WEB: app})
+    with pytest.raises(ConfigError, match="no secret source"):
+        reconciler.reconcile(env_repo.target(), head)
