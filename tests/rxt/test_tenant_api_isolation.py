@@ -238,3 +238,32 @@ def test_beta_still_reads_its_own_objects_after_the_matrix(world: World) -> None
     plan = send(world.app, [Call("GET", f"/api/v1/plans/{beta.plan_id}", token)])[0]
     assert plan.status_code == 200
     assert plan.json()["body"]["note"] == beta.markers[0]
+
+
+def test_an_idempotency_key_of_another_tenant_replays_nothing_of_it(world: World) -> None:
+    acme, beta = world.tenants["acme"], world.tenants["beta"]
+    shared = {"Idempotency-Key": "deploy-2026-03-01"}
+    path = f"/api/v1/environments/{beta.environment_id}/syncs"
+    theirs = send(world.app, [Call("POST", path, beta.tokens["deployer"], headers=shared)])[0]
+    assert theirs.status_code == 202
+    mine = send(world.app, [Call("POST", path, acme.tokens["deployer"], headers=shared)])[0]
+    assert mine.status_code == 404
+    assert "idempotent-replayed" not in mine.headers
+    assert "workItemId" not in mine.json()
+
+
+def test_a_cursor_from_another_tenants_listing_reads_only_the_callers_objects(
+    world: World,
+) -> None:
+    acme, beta = world.tenants["acme"], world.tenants["beta"]
+    for _ in range(3):
+        world.store.runs.queue(environment_id=beta.environment_id, commit="b" * 40)
+    theirs = send(world.app, [Call("GET", f"/api/v1/environments/{beta.environment_id}/runs"
+                                   "?limit=1", beta.tokens["viewer"])])[0].json()  # fmt: skip
+    cursor = theirs["nextCursor"]
+    assert cursor
+    mine = send(world.app, [Call("GET", f"/api/v1/environments/{acme.environment_id}/runs"
+                                 f"?cursor={cursor}", acme.tokens["viewer"])])[0]  # fmt: skip
+    assert mine.status_code == 200
+    assert not any(marker in mine.text for marker in beta.markers)
+    assert all(run["environmentId"] == acme.environment_id for run in mine.json()["items"])

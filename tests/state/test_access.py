@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -184,3 +186,18 @@ def test_an_approval_is_recorded_with_who_and_why_in_the_audit_chain_once(store:
     with pytest.raises(Conflict, match="needs no approval"):
         tenancy.approve(tenant_id, "plain", tenant="acme", actor="alice", reason="x")
     assert tenancy.approve(tenant_id + 1000, "held", tenant="beta", actor="x", reason="y") is None
+
+
+def test_of_requests_racing_on_one_key_exactly_one_claims_it(
+    database: Database, clock: FakeClock
+) -> None:
+    keys = Idempotency(database, clock=clock)
+    barrier = threading.Barrier(6)
+
+    def race(_: int) -> Replay:
+        barrier.wait()
+        return keys.begin("t", "same", fingerprint="f").outcome
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        outcomes = list(pool.map(race, range(6)))
+    assert sorted(outcomes) == [Replay.NEW] + [Replay.IN_FLIGHT] * 5
