@@ -28,7 +28,8 @@ from planner.bundles import build_bundle
 from planner.diffing import diff
 from planner.manifests import Application, Environment
 from planner.placement import place_environment
-from planner.plans import check_policy, plan_environment, policy_input
+from planner.plans import plan_environment, policy_input
+from planner.policy import evaluate
 from planner.rendering import render_environment
 
 SITES: dict[str, Any] = {
@@ -223,7 +224,7 @@ def _decision_times(view: BenchView) -> tuple[list[float], list[float]]:
             single = BenchView(view.environment, {name: item})
             document = policy_input(single, {name: placements[name]})
             start_cpu, start_wall = time.thread_time(), time.perf_counter()
-            check_policy(bundle, document, placements=placements, enforcement={})
+            evaluate(bundle, document, placements=placements, enforcement={})
             cpu.append(time.thread_time() - start_cpu)
             wall.append(time.perf_counter() - start_wall)
     return sorted(cpu), sorted(wall)
@@ -241,7 +242,7 @@ def p7() -> Row:
     bundle = build_bundle(view.environment.spec.policy.packs, {})
     document = policy_input(view, placements, desired=render_environment(view))
     whole = cpu_best_of(
-        5, lambda: check_policy(bundle, document, placements=placements, enforcement={})
+        5, lambda: evaluate(bundle, document, placements=placements, enforcement={})
     )
     plan = cpu_best_of(5, lambda: plan_environment(view, observed))
     share = whole / plan

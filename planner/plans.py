@@ -20,7 +20,7 @@ from core.resources import (
     SecretRef,
 )
 from planner import costs, policy
-from planner.bundles import Bundle, build_bundle
+from planner.bundles import build_bundle
 from planner.costs import CostEstimate, PriceSheet
 from planner.diffing import diff, is_conflict
 from planner.fields import spec_digest
@@ -136,24 +136,6 @@ def policy_input(
     }
 
 
-def check_policy(
-    bundle: Bundle,
-    document: Mapping[str, Any],
-    *,
-    placements: Mapping[str, Placement],
-    enforcement: Mapping[str, str],
-    overrides: Sequence[PolicyOverride] = (),
-) -> PolicyReport:
-    """Placement constraints and every pack's rules, from one input and one query."""
-    engine, problem = policy.prepared(bundle, document)
-    if engine is None:
-        return PolicyReport((policy.failure("bundle", problem),), bundle.digest)
-    found, errors = policy.answers(engine, bundle)
-    verdicts, malformed = policy.forbidden(found)
-    vetoed = [*errors, *malformed, *policy.vetoes(placements, verdicts)]
-    return policy.report(bundle, found, enforcement=enforcement, overrides=overrides, errors=vetoed)
-
-
 def _cost_items(resources: Iterable[DesiredResource | ObservedResource]) -> list[costs.Item]:
     return [(r.ref.platform, r.ref.kind, r.ref.name, r.spec) for r in resources]
 
@@ -225,7 +207,7 @@ def _plan(
     bundle = build_bundle(env.spec.policy.packs, view.policy_files)
     document = policy_input(view, placements, changes=ordered, desired=desired)
     enforcement = {str(k): str(v) for k, v in env.spec.policy.enforcement.items()}
-    report = check_policy(
+    report = policy.evaluate(
         bundle, document, placements=placements, enforcement=enforcement, overrides=overrides
     )
 

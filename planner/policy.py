@@ -217,28 +217,6 @@ def report(
     return PolicyReport(tuple(results), bundle.digest)
 
 
-def evaluate(
-    bundle: Bundle,
-    document: Mapping[str, Any],
-    *,
-    enforcement: Mapping[str, str],
-    overrides: Sequence[PolicyOverride] = (),
-) -> PolicyReport:
-    """Run every pack's ``deny`` and ``warn`` rules on ``document``.
-
-    Args:
-        bundle: the Rego files to evaluate.
-        document: the policy input (see docs/policies.md).
-        enforcement: pack name to level; packs not named are hard-mandatory.
-        overrides: approvals of soft-mandatory denials.
-    """
-    engine, problem = prepared(bundle, document)
-    if engine is None:
-        return PolicyReport((failure("bundle", problem),), bundle.digest)
-    found, errors = answers(engine, bundle)
-    return report(bundle, found, enforcement=enforcement, overrides=overrides, errors=errors)
-
-
 FORBID = "forbid"
 
 
@@ -307,3 +285,29 @@ def vetoes(placements: Mapping[str, Placement], verdicts: list[Forbidden]) -> li
             )
         )
     return found
+
+
+def evaluate(
+    bundle: Bundle,
+    document: Mapping[str, Any],
+    *,
+    placements: Mapping[str, Placement],
+    enforcement: Mapping[str, str],
+    overrides: Sequence[PolicyOverride] = (),
+) -> PolicyReport:
+    """Placement constraints and every pack's deny and warn rules, from one input and one query.
+
+    Args:
+        bundle: the Rego files to evaluate.
+        document: the policy input (see docs/policies.md).
+        placements: where the matrix placed each app, for the constraints to veto.
+        enforcement: pack name to level; packs not named are hard-mandatory.
+        overrides: approvals of soft-mandatory denials.
+    """
+    engine, problem = prepared(bundle, document)
+    if engine is None:
+        return PolicyReport((failure("bundle", problem),), bundle.digest)
+    found, errors = answers(engine, bundle)
+    verdicts, malformed = forbidden(found)
+    vetoed = [*errors, *malformed, *vetoes(placements, verdicts)]
+    return report(bundle, found, enforcement=enforcement, overrides=overrides, errors=vetoed)
