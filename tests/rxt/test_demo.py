@@ -1,0 +1,119 @@
+"""The whole ``rxt demo`` once, on the real simulators: each scene's outcome read back from the
+simulators (before they stop) and from the demo's state store (after)."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from kubernetes import client as k8s
+from pyVim.connect import Disconnect, SmartConnect
+from pyVmomi import vim
+from rich.console import Console
+from sqlalchemy import select
+
+from rxt.commands.db import open_configured_store
+from rxt.demo import scenes
+from rxt.demo.scenes import Play
+from rxt.demo.stage import REPOSITORY, REVIEW
+from rxt.demo.story import run_demo
+from state.models import DriftReport, DriftStatus, Run, RunStatus
+from state.verifying import verify_chains
+
+pytestmark = pytest.mark.slow
+EXAMPLE = Path(__file__).resolve().parents[2] / "example-repo"
+
+
+def _vms(play: Play) -> dict[str, int]:
+    """The VMs of the acme-staging folder in vcsim and their CPU counts, read with pyVmomi."""
+    sim = play.stage.vcsim
+    si = SmartConnect(  # type: ignore[no-untyped-call]
+        host=sim.host, port=sim.port, user=sim.username, pwd=sim.password, protocol="http"
+    )
+    try:
+        content = si.RetrieveContent()
+        folder: Any = content.searchIndex.FindByInventoryPath("DC0/vm/acme-staging")
+        return {vm.name: vm.config.hardware.numCPU for vm in folder.childEntity
+                if isinstance(vm, vim.VirtualMachine)}  # fmt: skip
+    finally:
+        Disconnect(si)  # type: ignore[no-untyped-call]
+
+
+def _deployments(play: Play) -> dict[str, tuple[str, int]]:
+    configuration = k8s.Configuration()
+    configuration.host = play.stage.kube.url
+    with k8s.ApiClient(configuration) as api:
+        found = k8s.AppsV1Api(api).list_namespaced_deployment("acme-staging").to_dict()["items"]
+    return {
+        d["metadata"]["name"]: (d["spec"]["template"]["spec"]["containers"][0]["image"],
+                                d["spec"]["replicas"])
+        for d in found
+    }  # fmt: skip
+
+
+def _segments(play: Play) -> list[str]:
+    nsx = play.stage.nsx
+    answer = httpx.get(f"{nsx.url}/policy/api/v1/infra/segments",
+                       auth=(nsx.username, nsx.password), timeout=10)  # fmt: skip
+    return sorted(str(item["id"]) for item in answer.json()["results"])
+
+
+def test_the_demo_plays_every_scene_and_leaves_its_outcomes_in_the_simulators_and_the_store(
+    tmp_path: Path,
+) -> None:
+    seen: dict[str, Any] = {}
+
+    def inspect(play: Play) -> None:
+        seen["vms"] = _vms(play)
+        seen["deployments"] = _deployments(play)
+        seen["segments"] = _segments(play)
+        seen["comments"] = play.stage.forge.comments(REPOSITORY, REVIEW)
+        head = play.facts["pull request preview"]["head"]
+        seen["statuses"] = [s.state for s in play.stage.forge.statuses(head)]
+        seen["pids"] = play.stage.pids()
+
+    out = io.StringIO()
+    play = run_demo(Console(file=out, width=120), data_dir=tmp_path, example=EXAMPLE,
+                    inspect=inspect)  # fmt: skip
+
+    # Scene 1 and 4: both VMs made; db was resized to 8 CPUs by hand, and healed back to 4.
+    assert seen["vms"] == {"acme-staging-db-0": 4, "acme-staging-payments-0": 4}
+    assert seen["segments"] == ["acme-staging-db-segment", "acme-staging-payments-segment"]
+    # Scene 3: the merged change reached Kubernetes.
+    deployments = seen["deployments"]
+    assert set(deployments) == {"api", "web", "worker"}
+    assert scenes.NEW_WEB_DIGEST in deployments["web"][0]
+    assert deployments["api"][1] == 2
+    # Scene 2: one sticky comment, and the status went pending then success.
+    [comment] = seen["comments"]
+    assert comment.body.startswith("<!-- rxt:plan acme/staging -->")
+    assert "2 to change" in comment.body
+    assert seen["statuses"] == ["pending", "success"]
+    assert play.facts["merge and apply"]["matches"] is True
+    # Everything the demo started is gone.
+    for pid in seen["pids"]:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+    store = open_configured_store(play.stage.settings)
+    try:
+        with store.database.read() as session:
+            reports = [(r.status, r.diffs) for r in session.scalars(select(DriftReport))]
+            runs = [r.status for r in session.scalars(select(Run).order_by(Run.id))]
+        assert [status for status, _diffs in reports] == [DriftStatus.DRIFTED, DriftStatus.OK]
+        fields = {(f["path"], f["expected"], f["actual"]) for d in reports[0][1]
+                  for f in d["fields"]}  # fmt: skip
+        assert ("cpu", 4, scenes.RESIZED_CPUS) in fields
+        # The first apply, the merge, the heal.
+        assert runs == [RunStatus.SUCCEEDED] * 3
+        chains = verify_chains(store.database, public_key=store.key.public)
+        assert [(c.tenant, c.ok) for c in chains] == [("acme", True)]
+    finally:
+        store.close()
+    printed = out.getvalue()
+    assert "acme: ok," in printed
+    assert "every scene did what it should" in printed
