@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import hvac
-import pytest
 from kubernetes import client as k8s
 
 from core.resources import Action, SecretRef
@@ -104,11 +103,6 @@ def test_a_rotation_changes_the_versions_digest_and_rolls_the_pods(
     assert "after-rotation" in secret_data(kube_client, repo, "payments-secrets").values()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="plan renderings show the versions digest change but do not name the secret "
-    "('secret payments/db#password: version changed' in issue 7)",
-)
 def test_a_rotation_plan_names_the_rotated_secret_by_reference(
     admin: hvac.Client,
     source: VaultSecretSource,
