@@ -7,10 +7,8 @@ An object of another tenant is simply not found, so callers answer 404 and never
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,15 +22,25 @@ from state.database import Clock, Database, utc_now
 from state.models import (
     AuditEntry,
     DriftReport,
-    DriftStatus,
     Environment,
     Plan,
     PlanApproval,
     Repository,
     RepositoryRegistration,
-    Revision,
     Run,
-    RunStatus,
+)
+from state.tenant_views import (
+    Page,
+    approval_doc,
+    audit_page,
+    decode_cursor,
+    drift_doc,
+    encode_cursor,
+    environment_doc,
+    needs_approval,
+    plan_doc,
+    repository_doc,
+    run_doc,
 )
 
 
@@ -50,33 +58,6 @@ class Registration:
     credentials_ref: Mapping[str, Any] | None = None
     notify_url: str | None = None
     environments: Mapping[str, str] = field(default_factory=dict)  # name -> folder in the repo
-
-
-@dataclass(frozen=True)
-class Page:
-    """One page of a listing and the cursor of the next one (empty at the end)."""
-
-    items: list[dict[str, Any]]
-    next_cursor: str
-
-
-def encode_cursor(value: Sequence[Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(list(value)).encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> list[Any]:
-    """The position a cursor names; ``StateError`` when it is not one this API made."""
-    try:
-        value = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (ValueError, UnicodeDecodeError) as error:
-        raise StateError(f"cursor {cursor[:40]!r} is not valid", hint="pass nextCursor") from error
-    if not isinstance(value, list):
-        raise StateError(f"cursor {cursor[:40]!r} is not valid", hint="pass nextCursor")
-    return value
-
-
-def _stamp(value: dt.datetime | None) -> str | None:
-    return value.isoformat() if value else None
 
 
 class Tenancy:
@@ -133,21 +114,21 @@ class Tenancy:
                 Environment(tenant_id=tenant_id, repository_id=repo.id, name=name, created_at=now)
             )
         session.flush()
-        return _repository_doc(session, repo)
+        return repository_doc(session, repo)
 
     def repositories(self, tenant_id: int) -> list[dict[str, Any]]:
         with self.database.read() as session:
             rows = session.scalars(
                 select(Repository).where(Repository.tenant_id == tenant_id).order_by(Repository.id)
             )
-            return [_repository_doc(session, row) for row in rows]
+            return [repository_doc(session, row) for row in rows]
 
     def repository(self, tenant_id: int, repository_id: int) -> dict[str, Any] | None:
         with self.database.read() as session:
             row = session.get(Repository, repository_id)
             if row is None or row.tenant_id != tenant_id:
                 return None
-            return _repository_doc(session, row)
+            return repository_doc(session, row)
 
     # -- environments ----------------------------------------------------------------------------
 
@@ -158,12 +139,12 @@ class Tenancy:
                 .where(Environment.tenant_id == tenant_id)
                 .order_by(Environment.name)
             )
-            return [_environment_doc(session, row) for row in rows]
+            return [environment_doc(session, row) for row in rows]
 
     def environment(self, tenant_id: int, environment_id: int) -> dict[str, Any] | None:
         with self.database.read() as session:
             row = _owned_environment(session, tenant_id, environment_id)
-            return None if row is None else _environment_doc(session, row)
+            return None if row is None else environment_doc(session, row)
 
     def environment_name(self, tenant_id: int, environment_id: int) -> str | None:
         with self.database.read() as session:
@@ -187,7 +168,7 @@ class Tenancy:
             if _owned_environment(session, tenant_id, environment_id) is None:
                 return None
             rows = list(session.scalars(query))
-            items = [_plan_doc(session, row, body=False) for row in rows[:limit]]
+            items = [plan_doc(session, row, body=False) for row in rows[:limit]]
             last = rows[limit - 1] if len(rows) > limit else None
             return Page(
                 items, encode_cursor([last.created_at.isoformat(), last.id]) if last else ""
@@ -196,27 +177,27 @@ class Tenancy:
     def plan(self, tenant_id: int, plan_id: str) -> dict[str, Any] | None:
         with self.database.read() as session:
             row = _owned_plan(session, tenant_id, plan_id)
-            return None if row is None else _plan_doc(session, row, body=True)
+            return None if row is None else plan_doc(session, row, body=True)
 
     def runs(
         self, tenant_id: int, environment_id: int, *, cursor: str = "", limit: int = 50
     ) -> Page | None:
         query = select(Run).where(Run.environment_id == environment_id)
-        return self._by_id(tenant_id, environment_id, query, Run.id, _run_doc, at=(cursor, limit))
+        return self._by_id(tenant_id, environment_id, query, Run.id, run_doc, at=(cursor, limit))
 
     def run(self, tenant_id: int, run_id: int) -> dict[str, Any] | None:
         with self.database.read() as session:
             row = session.get(Run, run_id)
             if row is None or _owned_environment(session, tenant_id, row.environment_id) is None:
                 return None
-            return _run_doc(row)
+            return run_doc(row)
 
     def drift_reports(
         self, tenant_id: int, environment_id: int, *, cursor: str = "", limit: int = 50
     ) -> Page | None:
         query = select(DriftReport).where(DriftReport.environment_id == environment_id)
         return self._by_id(
-            tenant_id, environment_id, query, DriftReport.id, _drift_doc, at=(cursor, limit)
+            tenant_id, environment_id, query, DriftReport.id, drift_doc, at=(cursor, limit)
         )
 
     def drift_report(self, tenant_id: int, report_id: int) -> dict[str, Any] | None:
@@ -224,7 +205,7 @@ class Tenancy:
             row = session.get(DriftReport, report_id)
             if row is None or _owned_environment(session, tenant_id, row.environment_id) is None:
                 return None
-            return _drift_doc(row)
+            return drift_doc(row)
 
     def _by_id(
         self,
@@ -274,7 +255,7 @@ class Tenancy:
                 record = AuditRecord(actor, "plan.approved", f"plan/{plan_id}", commit=plan.commit,
                                      plan_id=plan_id, details={"reason": reason})  # fmt: skip
                 self.audit.append_in(session, tenant, [record])
-                return _approval_doc(row)
+                return approval_doc(row)
         except IntegrityError as error:
             raise Conflict(f"plan {plan_id} is already approved", hint="read the plan") from error
 
@@ -286,23 +267,7 @@ class Tenancy:
         query = query.order_by(AuditEntry.seq.desc()).limit(limit + 1)
         with self.database.read() as session:
             rows = list(session.scalars(query))
-            return _audit_page(rows, limit)
-
-
-def _audit_page(rows: Sequence[AuditEntry], limit: int) -> Page:
-    items = [
-        {"seq": r.seq, "at": r.at.isoformat(), "actor": r.actor, "action": r.action,
-         "object": r.object, "commit": r.commit, "planId": r.plan_id,
-         "details": json.loads(r.details), "hash": r.hash}
-        for r in rows[:limit]
-    ]  # fmt: skip
-    return Page(items, encode_cursor([rows[limit - 1].seq]) if len(rows) > limit else "")
-
-
-def needs_approval(body: Mapping[str, Any]) -> bool:
-    """Whether a stored plan holds a change that waits for a person's approval."""
-    changes = body.get("changes") or []
-    return any(isinstance(c, Mapping) and c.get("needs_approval") for c in changes)
+            return audit_page(rows, limit)
 
 
 def _owned_environment(session: Session, tenant_id: int, environment_id: int) -> Environment | None:
@@ -315,94 +280,3 @@ def _owned_plan(session: Session, tenant_id: int, plan_id: str) -> Plan | None:
     if row is None or _owned_environment(session, tenant_id, row.environment_id) is None:
         return None
     return row
-
-
-def _repository_doc(session: Session, row: Repository) -> dict[str, Any]:
-    reg = session.scalars(
-        select(RepositoryRegistration).where(RepositoryRegistration.repository_id == row.id)
-    ).one_or_none()
-    envs = session.execute(
-        select(Environment.id, Environment.name)
-        .where(Environment.repository_id == row.id)
-        .order_by(Environment.name)
-    ).all()
-    paths = reg.environment_paths if reg else {}
-    return {
-        "id": row.id, "url": row.url, "branch": row.branch,
-        "webhookSecretRef": reg.webhook_secret_ref if reg else None,
-        "credentialsRef": reg.credentials_ref if reg else None,
-        "notifyUrl": reg.notify_url if reg else None,
-        "environments": [{"id": i, "name": n, "path": paths.get(n)} for i, n in envs],
-        "createdAt": row.created_at.isoformat(),
-    }  # fmt: skip
-
-
-def _environment_doc(session: Session, row: Environment) -> dict[str, Any]:
-    run = session.scalars(
-        select(Run).where(Run.environment_id == row.id).order_by(Run.id.desc()).limit(1)
-    ).first()
-    head = session.scalars(
-        select(Revision.commit)
-        .where(Revision.environment_id == row.id)
-        .order_by(Revision.seen_at.desc(), Revision.id.desc())
-        .limit(1)
-    ).first()
-    drift = session.scalars(
-        select(DriftReport)
-        .where(DriftReport.environment_id == row.id)
-        .order_by(DriftReport.checked_at.desc(), DriftReport.id.desc())
-        .limit(1)
-    ).first()
-    return {
-        "id": row.id, "name": row.name, "repositoryId": row.repository_id,
-        "sync": {"status": _sync_status(run, head), "revision": head,
-                 "lastRun": _run_doc(run) if run else None},
-        "drift": {"status": (drift.status if drift else DriftStatus.NEVER_RUN).value,
-                  "checkedAt": _stamp(drift.checked_at) if drift else None,
-                  "reportId": drift.id if drift else None},
-    }  # fmt: skip
-
-
-def _sync_status(run: Run | None, head: str | None) -> str:
-    """Argo CD's words: Synced when the newest commit seen was applied, OutOfSync otherwise."""
-    if run is None:
-        return "Unknown" if head is None else "OutOfSync"
-    if run.status == RunStatus.SUCCEEDED and (head is None or head == run.commit):
-        return "Synced"
-    return "OutOfSync"
-
-
-def _plan_doc(session: Session, row: Plan, *, body: bool) -> dict[str, Any]:
-    approval = session.scalars(
-        select(PlanApproval).where(PlanApproval.plan_id == row.id)
-    ).one_or_none()
-    doc: dict[str, Any] = {
-        "id": row.id, "environmentId": row.environment_id, "commit": row.commit,
-        "kind": row.kind, "planHash": row.plan_hash, "createdAt": row.created_at.isoformat(),
-        "needsApproval": needs_approval(row.body),
-        "approval": _approval_doc(approval) if approval else None,
-    }  # fmt: skip
-    if body:
-        doc["body"] = row.body
-    return doc
-
-
-def _approval_doc(row: PlanApproval) -> dict[str, Any]:
-    return {"planId": row.plan_id, "approvedBy": row.approved_by, "reason": row.reason,
-            "approvedAt": row.approved_at.isoformat()}  # fmt: skip
-
-
-def _run_doc(row: Run) -> dict[str, Any]:
-    return {
-        "id": row.id, "environmentId": row.environment_id, "planId": row.plan_id,
-        "commit": row.commit, "status": row.status.value, "queuedAt": _stamp(row.queued_at),
-        "startedAt": _stamp(row.started_at), "finishedAt": _stamp(row.finished_at),
-        "error": row.error,
-    }  # fmt: skip
-
-
-def _drift_doc(row: DriftReport) -> dict[str, Any]:
-    return {
-        "id": row.id, "environmentId": row.environment_id, "status": row.status.value,
-        "checkedAt": row.checked_at.isoformat(), "diffs": row.diffs, "error": row.error,
-    }  # fmt: skip

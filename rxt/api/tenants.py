@@ -31,7 +31,8 @@ from rxt.api.access import (
 from rxt.api.urls import UrlRefused
 from state.access import Principal, Role, scope_violations
 from state.audit import AuditRecord
-from state.tenancy import Conflict, Page, Registration
+from state.tenancy import Conflict, Registration
+from state.tenant_views import Page
 
 router = APIRouter(prefix="/api/v1", tags=["tenant"])
 Viewer = Annotated[Principal, Depends(tenant_role(Role.VIEWER))]
