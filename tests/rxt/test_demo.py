@@ -37,8 +37,8 @@ def _vms(play: Play) -> dict[str, int]:
     try:
         content = si.RetrieveContent()
         folder: Any = content.searchIndex.FindByInventoryPath("DC0/vm/acme-staging")
-        return {vm.name: vm.config.hardware.numCPU for vm in folder.childEntity
-                if isinstance(vm, vim.VirtualMachine)}  # fmt: skip
+        machines: list[Any] = [c for c in folder.childEntity if isinstance(c, vim.VirtualMachine)]
+        return {vm.name: vm.config.hardware.numCPU for vm in machines}
     finally:
         Disconnect(si)  # type: ignore[no-untyped-call]
 
