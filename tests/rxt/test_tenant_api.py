@@ -6,15 +6,18 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+import httpx
 import pytest
 
 from core.hashing import canonical_json
 from rxt.api.access import TenantServices, print_operator_token
+from rxt.api.serving import running_in_thread
 from state.access import Replay
 from state.checkpoints import SigningKey
 from state.database import Database
 from state.models import WorkItem
 from state.store import build_store
+from tests.conftest import free_port
 from tests.rxt.tenant_api_world import Call, World, build_world, environment_manifest, one, send
 from tests.state.conftest import (  # noqa: F401 - fixtures shared with the state store's tests
     FakeClock,
@@ -295,3 +298,17 @@ def test_on_a_fresh_store_the_operator_token_is_printed_and_works(
     assert len(printed) == 1
     secret = next(word for word in printed[0].split() if word.startswith("rxt_"))
     assert TenantServices.of(store).tokens.authenticate(secret) is not None
+
+
+def test_over_a_real_socket_the_api_answers_as_over_asgi(world: World) -> None:
+    acme = world.tenants["acme"]
+    headers = {"Authorization": f"Bearer {acme.tokens['viewer']}"}
+    with (
+        running_in_thread(world.app, port=free_port()) as base,
+        httpx.Client(base_url=base, headers=headers, timeout=5, trust_env=False) as client,
+    ):
+        listed = client.get("/api/v1/environments")
+        refused = client.post(f"/api/v1/environments/{acme.environment_id}/syncs")
+    assert listed.status_code == 200
+    assert listed.json()["items"][0]["name"] == acme.environment
+    assert (refused.status_code, refused.headers["content-type"]) == (403, PROBLEM)
