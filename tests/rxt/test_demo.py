@@ -1,10 +1,17 @@
 """The whole ``rxt demo`` once, on the real simulators: each scene's outcome read back from the
-simulators (before they stop) and from the demo's state store (after)."""
+simulators (before they stop) and from the demo's state store (after).
+
+The demo runs in a fresh process: the planner caches regorus engines, which are bound to the
+thread that made them, and tests planning on the main thread earlier in the same worker would
+leave engines the demo's planning thread may not touch.
+"""
 
 from __future__ import annotations
 
 import io
+import multiprocessing
 import os
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +24,11 @@ from rich.console import Console
 from sqlalchemy import select
 
 from rxt.commands.db import open_configured_store
-from rxt.demo import scenes
+from rxt.demo import scenes, story
 from rxt.demo.scenes import Play
 from rxt.demo.stage import REPOSITORY, REVIEW
 from rxt.demo.story import run_demo
+from rxt.settings import Settings
 from state.models import DriftReport, DriftStatus, Run, RunStatus
 from state.verifying import verify_chains
 
@@ -62,23 +70,35 @@ def _segments(play: Play) -> list[str]:
     return sorted(str(item["id"]) for item in answer.json()["results"])
 
 
-def test_the_demo_plays_every_scene_and_leaves_its_outcomes_in_the_simulators_and_the_store(
-    tmp_path: Path,
-) -> None:
+def play_demo(data_dir: str) -> dict[str, Any]:
+    """Run the demo (in the spawned process) and return what the simulators held before it
+    stopped them, and what it printed."""
     seen: dict[str, Any] = {}
 
     def inspect(play: Play) -> None:
         seen["vms"] = _vms(play)
         seen["deployments"] = _deployments(play)
         seen["segments"] = _segments(play)
-        seen["comments"] = play.stage.forge.comments(REPOSITORY, REVIEW)
+        seen["comments"] = [c.body for c in play.stage.forge.comments(REPOSITORY, REVIEW)]
         head = play.facts["pull request preview"]["head"]
         seen["statuses"] = [s.state for s in play.stage.forge.statuses(head)]
         seen["pids"] = play.stage.pids()
 
     out = io.StringIO()
-    play = run_demo(Console(file=out, width=120), data_dir=tmp_path, example=EXAMPLE,
+    play = run_demo(Console(file=out, width=120), data_dir=Path(data_dir), example=EXAMPLE,
                     inspect=inspect)  # fmt: skip
+    seen["matches"] = play.facts["merge and apply"]["matches"]
+    seen["settings"] = play.stage.settings.model_dump(mode="json")
+    seen["printed"] = out.getvalue()
+    return seen
+
+
+def test_the_demo_plays_every_scene_and_leaves_its_outcomes_in_the_simulators_and_the_store(
+    tmp_path: Path,
+) -> None:
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
+        seen = pool.submit(play_demo, str(tmp_path)).result(timeout=300)
 
     # Scene 1 and 4: both VMs made; db was resized to 8 CPUs by hand, and healed back to 4.
     assert seen["vms"] == {"acme-staging-db-0": 4, "acme-staging-payments-0": 4}
@@ -88,18 +108,18 @@ def test_the_demo_plays_every_scene_and_leaves_its_outcomes_in_the_simulators_an
     assert set(deployments) == {"api", "web", "worker"}
     assert scenes.NEW_WEB_DIGEST in deployments["web"][0]
     assert deployments["api"][1] == 2
+    assert seen["matches"] is True
     # Scene 2: one sticky comment, and the status went pending then success.
     [comment] = seen["comments"]
-    assert comment.body.startswith("<!-- rxt:plan acme/staging -->")
-    assert "2 to change" in comment.body
+    assert comment.startswith("<!-- rxt:plan acme/staging -->")
+    assert "2 to change" in comment
     assert seen["statuses"] == ["pending", "success"]
-    assert play.facts["merge and apply"]["matches"] is True
     # Everything the demo started is gone.
     for pid in seen["pids"]:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
 
-    store = open_configured_store(play.stage.settings)
+    store = open_configured_store(Settings.model_validate(seen["settings"]))
     try:
         with store.database.read() as session:
             reports = [(r.status, r.diffs) for r in session.scalars(select(DriftReport))]
@@ -114,6 +134,32 @@ def test_the_demo_plays_every_scene_and_leaves_its_outcomes_in_the_simulators_an
         assert [(c.tenant, c.ok) for c in chains] == [("acme", True)]
     finally:
         store.close()
-    printed = out.getvalue()
-    assert "acme: ok," in printed
-    assert "every scene did what it should" in printed
+    assert "acme: ok," in seen["printed"]
+    assert "every scene did what it should" in seen["printed"]
+
+
+def fail_first_scene(data_dir: str) -> dict[str, Any]:
+    """Run the demo (in the spawned process) with one scene that fails once all is started."""
+    started: list[int] = []
+
+    def broken(play: Play) -> None:
+        started.extend(play.stage.pids())
+        raise scenes.fail("broken", "failed on purpose")
+
+    story.SCENES = (("a scene that fails", broken),)
+    try:
+        run_demo(Console(file=io.StringIO()), data_dir=Path(data_dir), example=EXAMPLE)
+    except scenes.SceneFailed as error:
+        return {"pids": started, "error": error.render()}
+    return {"pids": started, "error": ""}
+
+
+def test_a_failed_scene_still_stops_every_process_the_demo_started(tmp_path: Path) -> None:
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
+        seen = pool.submit(fail_first_scene, str(tmp_path)).result(timeout=300)
+    assert seen["error"].startswith("scene 'broken': failed on purpose")
+    assert len(seen["pids"]) == 2
+    for pid in seen["pids"]:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
