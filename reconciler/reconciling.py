@@ -9,6 +9,7 @@ audit entry and outbox event (``reconciler.recording``).
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -35,6 +36,8 @@ from state.models import RunStatus
 from state.store import Store
 
 log = get_logger()
+
+VIEWS_KEPT = 256
 
 
 class TreeSource(Protocol):
@@ -102,10 +105,25 @@ class Reconciler:
         self.metrics = metrics or NoMetrics()
         self.clock = clock
         self.recorder = Recorder(store, clock=clock)
+        self._views: dict[tuple[str, str, str, str], LoadedEnvironment] = {}
+        self._views_lock = threading.Lock()
 
     def load(self, target: Target, commit: str) -> LoadedEnvironment:
-        """The environment's manifests at ``commit``; raises ``ManifestError``."""
-        return load_at(target.source.tree_at(commit), target.environment)
+        """The environment's manifests at ``commit``; raises ``ManifestError``.
+
+        A commit's files never change, so the loaded view is kept for the next drift check or
+        reconcile of the same commit (a few hundred views at most).
+        """
+        key = (target.repository, target.tenant, target.environment, commit)
+        with self._views_lock:
+            view = self._views.get(key)
+        if view is None:
+            view = load_at(target.source.tree_at(commit), target.environment)
+            with self._views_lock:
+                if len(self._views) >= VIEWS_KEPT:
+                    self._views.pop(next(iter(self._views)))
+                self._views[key] = view
+        return view
 
     def subject(self, target: Target, commit: str) -> Subject:
         """Register the environment and the commit; the subject of every write about them."""
