@@ -34,6 +34,10 @@ PATTERN_WORDS: dict[str, tuple[str, str]] = {
         "use letters, digits and '_', not starting with a digit",
     ),
     m.EGRESS_RULE: ("an IPv4 network with an optional port", 'write it like "10.20.0.0/16:5432"'),
+    m.IPV4_ADDRESS: (
+        "an IPv4 address",
+        "write four numbers 0-255 separated by dots, e.g. 192.0.2.10",
+    ),
     "^/": ("an absolute path", "start it with '/'"),
     r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$": (
         "a secret path",

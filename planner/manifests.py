@@ -20,6 +20,8 @@ QUANTITY = r"^([0-9]+(\.[0-9]+)?|\.[0-9]+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$"
 DURATION = r"^(0|[1-9][0-9]*(s|m|h))$"
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 EGRESS_RULE = r"^[0-9]{1,3}(\.[0-9]{1,3}){3}(/[0-9]{1,2})?(:[0-9]{1,5})?$"
+_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+IPV4_ADDRESS = rf"^{_OCTET}(\.{_OCTET}){{3}}$"
 
 DnsLabel = Annotated[
     str, Field(min_length=1, max_length=63, pattern=DNS_LABEL, description="A DNS label.")
@@ -180,6 +182,12 @@ class Expose(_Model):
     path: str = Field(default="/", pattern=r"^/")
     port: str = Field(min_length=1, description="The name of one of the app's ports.")
     tls: bool = Field(default=False, description="Serve HTTPS with a certificate.")
+    vip: str | None = Field(
+        default=None,
+        pattern=IPV4_ADDRESS,
+        description="The virtual IP of the NSX load balancer, for apps placed on VMs; ignored on"
+        " Kubernetes, where the Ingress serves the host.",
+    )
 
 
 class Network(_Model):

@@ -1,7 +1,8 @@
 """Rules that span fields or files, each error pointing at the node that breaks it.
 
 The models check each field alone; here the ports named by ``expose``, ``dependsOn`` cycles,
-placement against compliance and the environment's sites. Called by ``planner.loading``.
+placement against compliance, the environment's sites and load-balancer virtual IPs. Called by
+``planner.loading``.
 """
 
 from __future__ import annotations
@@ -383,6 +384,43 @@ def _sites(env: Checked, app: Checked) -> Iterable[ManifestError]:
     )
 
 
+def _missing_vip(env: Checked, app: Checked) -> Iterable[ManifestError]:
+    assert isinstance(env.model, Environment)
+    assert isinstance(app.model, Application)
+    expose, sites = app.model.spec.expose, env.model.spec.sites
+    if expose is None or expose.vip is not None or sites.nsx is None:
+        return
+    # Without sites.vsphere, _sites already reports that the app cannot be placed.
+    if decide_target(app.model)[0] != "vm" or sites.vsphere is None:
+        return
+    yield _error(
+        app.source,
+        ("spec", "expose"),
+        f"application '{app.model.metadata.name}' is exposed from VMs, so its NSX load balancer"
+        " needs a virtual IP, but expose.vip is not set",
+        "set expose.vip to an IPv4 address reserved for it on the tenant's load-balancer"
+        " service, e.g. vip: 192.0.2.10",
+    )
+
+
+def _shared_vips(apps: Mapping[str, Checked]) -> Iterable[ManifestError]:
+    owners: dict[str, str] = {}
+    for name in sorted(apps):
+        app = apps[name].model
+        assert isinstance(app, Application)
+        vip = app.spec.expose.vip if app.spec.expose is not None else None
+        if vip is None:
+            continue
+        if vip in owners:
+            yield _error(
+                apps[name].source,
+                ("spec", "expose", "vip"),
+                f"expose.vip {vip} is already the virtual IP of application '{owners[vip]}'",
+                "give each exposed application of the environment its own virtual IP",
+            )
+        owners.setdefault(vip, name)
+
+
 def check_together(
     env: Checked | None, apps: Mapping[str, Checked], *, known: set[str]
 ) -> list[ManifestError]:
@@ -396,6 +434,7 @@ def check_together(
     """
     errors = [e for app in apps.values() for e in _references(app, known=known)]
     errors += _cycles(apps)
+    errors += _shared_vips(apps)
     if env is not None:
-        errors += [e for app in apps.values() for e in _sites(env, app)]
+        errors += [e for app in apps.values() for e in (*_sites(env, app), *_missing_vip(env, app))]
     return errors

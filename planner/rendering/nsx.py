@@ -3,7 +3,8 @@
 Called by ``planner.rendering.render_placed`` when the environment configures an NSX site.
 Pods on Kubernetes have no NSX group, so a firewall rule can admit only VM-placed peers. The
 tier-1 gateway, the tenant's load-balancer service (``<tenant>-lb``) and the TLS certificate
-(``<tenant>-<env>-<app>-tls``) belong to the platform: they are referenced, never created.
+(``<tenant>-<env>-<app>-tls``, imported by the operator) belong to the platform: they are
+referenced, never created. The virtual IP is the manifest's ``expose.vip``.
 """
 
 from __future__ import annotations
@@ -208,8 +209,6 @@ def _balancer(
     if app.spec.health is not None:
         pool_fields["active_monitor_paths"] = [HTTP_MONITOR]
     pool = _wrap(ctx, name, "LBPool", "pool", pool_fields, depends_on=(group, *vms))
-    # Not built: NSX requires the virtual IP (``ip_address``), and neither manifest has a field
-    # for it yet, so NSX refuses this virtual server until one is added and rendered here.
     server_fields: JsonObject = {
         "ports": ["443" if expose.tls else "80"],
         "pool_path": f"/infra/lb-pools/{pool.ref.name}",
@@ -217,7 +216,12 @@ def _balancer(
         "lb_service_path": f"/infra/lb-services/{ctx.tenant}-lb",
         "application_profile_path": HTTP_PROFILE,
     }
+    # Validation requires the vip for an exposed VM app behind NSX; only a model built without
+    # validation lacks it, and NSX refuses such a virtual server.
+    if expose.vip is not None:
+        server_fields["ip_address"] = expose.vip
     if expose.tls:
+        # The operator imports this certificate into NSX; importing it from Vault is not built.
         server_fields["client_ssl_profile_binding"] = {
             "default_certificate_path": f"/infra/certificates/{object_id(ctx, name, 'tls')}",
             "ssl_profile_path": SSL_PROFILE,

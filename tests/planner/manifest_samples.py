@@ -34,6 +34,9 @@ SITES = {
     "kubernetes": """\
     kubernetes: {site: spot-dfw, namespace: acme}
 """,
+    "nsx": """\
+    nsx: {site: nsx-dfw, tier1: acme-t1}
+""",
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from core.errors import InvalidRequest
@@ -66,7 +67,8 @@ def test_an_app_without_network_rules_or_exposure_gets_no_policy() -> None:
 def test_exposure_renders_a_pool_and_virtual_server_with_a_certificate_only_for_tls(
     tls: bool,
 ) -> None:
-    objects = nsx(app("pay", expose={"host": "pay.example.com", "port": "http", "tls": tls}, **VM))
+    expose = {"host": "pay.example.com", "port": "http", "tls": tls, "vip": "192.0.2.7"}
+    objects = nsx(app("pay", expose=expose, **VM))
     pool = objects["acme-prod-pay-pool"].spec
     assert pool["member_group"] == {
         "group_path": "/infra/domains/default/groups/acme-prod-pay-group",
@@ -76,6 +78,7 @@ def test_exposure_renders_a_pool_and_virtual_server_with_a_certificate_only_for_
     assert server.spec["pool_path"] == "/infra/lb-pools/acme-prod-pay-pool"
     assert server.spec["lb_service_path"] == "/infra/lb-services/acme-lb"
     assert server.spec["ports"] == (["443"] if tls else ["80"])
+    assert server.spec["ip_address"] == "192.0.2.7"
     binding = server.spec.get("client_ssl_profile_binding")
     assert (binding is not None) is tls
     if binding:
@@ -88,8 +91,17 @@ def test_exposure_renders_a_pool_and_virtual_server_with_a_certificate_only_for_
 
 
 @pytest.fixture
-def nsx_driver() -> Iterator[NsxDriver]:
+def nsx_sim() -> Iterator[NsxSimulator]:
     sim = NsxSimulator(port=free_port()).start()
+    try:
+        yield sim
+    finally:
+        sim.stop()
+
+
+@pytest.fixture
+def nsx_driver(nsx_sim: NsxSimulator) -> Iterator[NsxDriver]:
+    sim = nsx_sim
     settings = NsxSettings(
         url=sim.url, username=sim.username, password=sim.password, timeout_seconds=5.0,
         backoff_seconds=0.05, realization_timeout_seconds=10.0, poll_seconds=0.05,
@@ -99,20 +111,44 @@ def nsx_driver() -> Iterator[NsxDriver]:
         yield driver
     finally:
         driver.close()
-        sim.stop()
 
 
-def test_the_example_nsx_objects_apply_through_the_driver_and_plan_empty(
+def _import_certificate(url: str, *, auth: tuple[str, str], ident: str) -> None:
+    """What the operator does before a TLS app is exposed: import its certificate into NSX."""
+    body = {"pem_encoded": "-----BEGIN CERTIFICATE-----\n(test)\n-----END CERTIFICATE-----"}
+    answer = httpx.patch(
+        f"{url}/policy/api/v1/infra/certificates/{ident}", json=body, auth=auth, timeout=5.0
+    )
+    answer.raise_for_status()
+
+
+@pytest.mark.parametrize("name", ["staging", "prod"])
+def test_every_example_nsx_object_applies_through_the_driver_and_plans_empty(
+    nsx_driver: NsxDriver, nsx_sim: NsxSimulator, name: str
+) -> None:
+    loaded = example(name)
+    changes = [c for c in plan_environment(loaded, []).changes if c.ref.platform is Platform.NSX]
+    servers = [c for c in changes if c.ref.kind == "LBVirtualServer"]
+    assert [c.ref.name for c in servers] == [f"acme-{name}-payments-vs"]
+    _import_certificate(
+        nsx_sim.url, auth=(nsx_sim.username, nsx_sim.password), ident=f"acme-{name}-payments-tls"
+    )
+    for change in changes:
+        nsx_driver.apply(change)
+    observed = nsx_driver.observe(Scope("acme", name, {}))
+    [server] = [o for o in observed if o.ref == servers[0].ref]
+    assert server.spec["ip_address"] == ("192.0.2.10" if name == "prod" else "192.0.2.20")
+    again = plan_environment(loaded, observed)
+    assert [c.ref for c in again.changes if c.ref.platform is Platform.NSX] == []
+
+
+def test_a_virtual_server_whose_certificate_was_not_imported_is_refused(
     nsx_driver: NsxDriver,
 ) -> None:
     prod = example("prod")
     changes = [c for c in plan_environment(prod, []).changes if c.ref.platform is Platform.NSX]
-    servers = [c for c in changes if c.ref.kind == "LBVirtualServer"]
-    for change in changes:
-        if change not in servers:
-            nsx_driver.apply(change)
-    # Not built: the virtual IP has no manifest field yet, and NSX requires one.
-    with pytest.raises(InvalidRequest, match="ip_address"):
-        nsx_driver.apply(servers[0])
-    again = plan_environment(prod, nsx_driver.observe(Scope("acme", "prod", {})))
-    assert [c.ref for c in again.changes if c.ref.platform is Platform.NSX] == [servers[0].ref]
+    for change in changes[:-1]:
+        nsx_driver.apply(change)
+    assert changes[-1].ref.kind == "LBVirtualServer"
+    with pytest.raises(InvalidRequest, match="acme-prod-payments-tls"):
+        nsx_driver.apply(changes[-1])

@@ -163,6 +163,14 @@ APP_RULES = [
         23,
     ),
     (
+        "a virtual IP is an IPv4 address",
+        "ports:\n  - {name: http, port: 8080}\nexpose: {host: shop.example.com, port: http,"
+        " vip: 192.0.2.300}",
+        "spec.expose.vip must be an IPv4 address, not '192.0.2.300'",
+        9,
+        53,
+    ),
+    (
         "dependsOn names are DNS labels",
         "dependsOn: [Shop_DB]",
         "spec.dependsOn[0] must be a DNS label, not 'Shop_DB'",
@@ -297,6 +305,75 @@ def test_an_app_needs_a_site_for_the_target_it_is_placed_on(
     assert message in found_message
     assert (found_line, found_column) == (line, column)
     assert "environments/prod/environment.yaml" in hint
+
+
+def _exposed(target: str, vip: str = "") -> str:
+    address = f", vip: {vip}" if vip else ""
+    return (
+        f"placement: {{target: {target}}}\nports:\n  - {{name: http, port: 8080}}\n"
+        f"expose: {{host: shop.example.com, port: http{address}}}"
+    )
+
+
+ALL_SITES = ("vsphere", "nsx", "kubernetes")
+# (rule, apps by name -> spec lines, sites, expected (app, line, column, message fragment))
+VIP_RULES: list[tuple[str, dict[str, str], tuple[str, ...], list[tuple[str, int, int, str]]]] = [
+    (
+        "an app exposed from VMs behind NSX needs a vip",
+        {"shop": _exposed("vm")},
+        ALL_SITES,
+        [("shop", 10, 11, "application 'shop' is exposed from VMs, so its NSX load balancer")],
+    ),
+    (
+        "compliance places the app on VMs, so it needs a vip",
+        {"shop": _exposed("auto").replace("target: auto", "compliance: [pci-dss]")},
+        ALL_SITES,
+        [("shop", 10, 11, "but expose.vip is not set")],
+    ),
+    (
+        "two apps do not share a vip",
+        {"shop": _exposed("vm", "192.0.2.10"), "till": _exposed("vm", "192.0.2.10")},
+        ALL_SITES,
+        [("till", 10, 53, "expose.vip 192.0.2.10 is already the virtual IP of application 'shop'")],
+    ),
+    ("distinct vips pass", {"shop": _exposed("vm", "192.0.2.10"),
+                            "till": _exposed("vm", "192.0.2.11")}, ALL_SITES, []),
+    ("an app on Kubernetes needs no vip", {"shop": _exposed("kubernetes")}, ALL_SITES, []),
+    ("without NSX there is no load balancer to address", {"shop": _exposed("vm")},
+     ("vsphere", "kubernetes"), []),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("rule", "apps", "sites", "expected"), VIP_RULES, ids=[row[0] for row in VIP_RULES]
+)
+def test_each_vip_rule_names_the_problem_at_its_node(
+    tmp_path: Path,
+    rule: str,
+    apps: dict[str, str],
+    sites: tuple[str, ...],
+    expected: list[tuple[str, int, int, str]],
+) -> None:
+    texts = {name: app_text(extra, name=name) for name, extra in apps.items()}
+    files = {"environment.yaml": environment_text(sites=sites)}
+    files |= {f"apps/{name}/deploy.yaml": text for name, text in texts.items()}
+    write_repo(tmp_path, {"prod": files})
+    if not expected:
+        load_repository(tmp_path)
+        return
+    with pytest.raises(ManifestErrors) as caught:
+        load_repository(tmp_path)
+    found = [
+        (e.location.path.split("/")[-2], e.location.line, e.location.column, e.message)
+        for e in caught.value.errors
+    ]
+    assert len(found) == len(expected), found
+    for (app, line, column, text), (f_app, f_line, f_column, f_text) in zip(
+        expected, found, strict=True
+    ):
+        assert (f_app, f_line, f_column) == (app, line, column), found
+        assert text in f_text
+    assert all(e.hint for e in caught.value.errors)
 
 
 def test_environment_name_must_match_its_folder(tmp_path: Path) -> None:
