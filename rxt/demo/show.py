@@ -95,5 +95,15 @@ def steps(console: Console) -> Iterator[Any]:
         yield step
 
 
+def places_table(places: Sequence[tuple[str, str, str]]) -> Table:
+    """What the demo started, where it listens, and how it is stopped."""
+    table = Table(box=box.SIMPLE_HEAD, title="started for the demo")
+    for column in ("part", "listens on", "runs as"):
+        table.add_column(column, no_wrap=True)
+    for row in places:
+        table.add_row(*row)
+    return table
+
+
 def heading(console: Console, number: int, title: str) -> None:
     console.rule(f"[bold]Scene {number}: {title}")

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 import hvac
 from kubernetes import client as k8s
 
+from core.errors import RxtError
 from core.resources import Change, ObservedResource, Platform, ResourceRef
 from drivers.kubernetes import KubernetesDriver
 from drivers.kubernetes.rest import retry_policy
@@ -69,6 +70,18 @@ class Stage:
     api_url: str
     operator_token: str
     feed: Feed
+
+    def places(self) -> list[tuple[str, str, str]]:
+        """Each part: its name, where it listens, and its process id (or that it is a thread)."""
+        return [
+            ("vcsim", self.vcsim.url, f"pid {self.vcsim.pid}"),
+            ("Kubernetes API fake", self.kube.url, "thread"),
+            ("NSX Manager fake", self.nsx.url, "thread"),
+            ("GitHub fake", self.forge.url, "thread"),
+            ("OpenBao", self.bao.url, f"pid {self.bao.pid}"),
+            ("tenant API", f"{self.api_url}/api/v1", "thread"),
+            ("state store", self.settings.database_url, "SQLite file"),
+        ]
 
     def pids(self) -> list[int]:
         """The processes the stage started (the rest are threads of this process)."""
@@ -181,29 +194,49 @@ def _tenant_api(store: Store, stack: ExitStack) -> tuple[str, str]:
     return url, issued.secret
 
 
+class StageFailed(RxtError):
+    """A part of the demo's stage did not start."""
+
+
+@contextmanager
+def _starting(step: Step, text: str) -> Iterator[None]:
+    """One start-up step; whatever stops it becomes a ``StageFailed`` naming the part."""
+    with step(text):
+        try:
+            yield
+        except RxtError:
+            raise
+        except Exception as error:  # any failure to start is reported the same way
+            raise StageFailed(
+                f"{text} did not start: {type(error).__name__}: {error}",
+                hint="`make demo` installs what the simulators need (make debs, make venv); "
+                "run it again, or see docs/demo.md",
+            ) from error
+
+
 @contextmanager
 def staged(data_dir: Path, *, step: Step) -> Iterator[Stage]:
     """Start everything, yield the stage, stop everything (in reverse order) on the way out."""
     feed = Feed()
     with ExitStack() as stack:
-        with step("vcsim (vSphere API; built once, about 30 s the first time)"):
+        with _starting(step, "vcsim (vSphere API; built once, about 30 s the first time)"):
             vcsim = launcher.start(timeout=180.0)
             stack.callback(vcsim.stop)
-        with step("Kubernetes API fake"):
+        with _starting(step, "Kubernetes API fake"):
             kube = FakeApiServer(tick=0.05).start()
             stack.callback(kube.stop)
-        with step("NSX Manager fake"):
+        with _starting(step, "NSX Manager fake"):
             nsx = NsxSimulator(delete_ticks=0).start()
             stack.callback(nsx.stop)
-        with step("GitHub fake"):
+        with _starting(step, "GitHub fake"):
             forge = stack.enter_context(ForgeSimulator())
             forge.add_token(FORGE_TOKEN)
             forge.add_repository(REPOSITORY, reviews=(REVIEW,))
-        with step("OpenBao dev server, with the tenant's secrets"):
+        with _starting(step, "OpenBao dev server, with the tenant's secrets"):
             bao = openbao.start()
             stack.callback(openbao.stop, bao)
             write_secrets(bao)
-        with step("state store (SQLite) and the tenant API"):
+        with _starting(step, "state store (SQLite) and the tenant API"):
             settings, store = _store(data_dir)
             stack.callback(store.close)
             api_url, operator = _tenant_api(store, stack)

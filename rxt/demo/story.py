@@ -17,6 +17,7 @@ import httpx
 import yaml
 from rich.console import Console
 
+from core.errors import RxtError
 from reconciler.applying import ApplyLimits
 from reconciler.reconciling import Options, Target
 from rxt.demo import scenes, show
@@ -110,15 +111,31 @@ def run_demo(
         # progress bars, while the stage itself stays up until this block ends.
         with show.steps(console) as step:
             stage = stack.enter_context(staged(data_dir, step=step))
+        console.print(show.places_table(stage.places()))
         play = _set_up(console, stage, data_dir, example)
         for number, (title, scene) in enumerate(SCENES, start=1):
             show.heading(console, number, title)
-            scene(play)
+            _play_scene(play, title, scene)
         if inspect is not None:
             inspect(play)
         console.rule("[bold]stopping everything the demo started")
     where_next(console, data_dir=data_dir if keep else None, seconds=time.monotonic() - started)
     return play
+
+
+def _play_scene(play: Play, title: str, scene: Callable[[Play], None]) -> None:
+    """Play one scene; an unexpected error becomes a ``SceneFailed`` naming the scene."""
+    try:
+        scene(play)
+    except SceneFailed:
+        raise
+    except RxtError as error:
+        raise SceneFailed(f"scene {title!r}: {error.message}", hint=error.hint) from error
+    except Exception as error:  # named with its scene rather than a traceback
+        raise SceneFailed(
+            f"scene {title!r}: {type(error).__name__}: {error}",
+            hint="run again with RXT_LOG_LEVEL=debug to see the engine's log",
+        ) from error
 
 
 def where_next(console: Console, *, data_dir: Path | None, seconds: float) -> None:

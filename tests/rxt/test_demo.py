@@ -11,6 +11,11 @@ from __future__ import annotations
 import io
 import multiprocessing
 import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -161,5 +166,34 @@ def test_a_failed_scene_still_stops_every_process_the_demo_started(tmp_path: Pat
     assert seen["error"].startswith("scene 'broken': failed on purpose")
     assert len(seen["pids"]) == 2
     for pid in seen["pids"]:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+def _pids_until(lines: Iterator[str], marker: str) -> list[int]:
+    """The process ids the demo prints in its table of started parts, read until ``marker``."""
+    pids = []
+    for line in lines:
+        found = re.search(r"^\s*(vcsim|OpenBao)\s.*\spid (\d+)", line)
+        if found:
+            pids.append(int(found.group(2)))
+        if marker in line:
+            return pids
+    raise AssertionError(f"the demo ended before printing {marker!r}")
+
+
+def test_ctrl_c_during_a_scene_stops_every_process_and_exits_130(tmp_path: Path) -> None:
+    code = "import sys; from rxt.cli import main; sys.exit(main(sys.argv[1:]))"
+    command = [sys.executable, "-c", code, "demo", "--data-dir", str(tmp_path)]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env) as demo:
+        assert demo.stdout is not None
+        pids = _pids_until(iter(demo.stdout.readline, ""), "Scene 1")
+        demo.send_signal(signal.SIGINT)
+        rest = demo.stdout.read()
+        assert demo.wait(timeout=120) == 130
+    assert "interrupted; everything the demo started was stopped" in rest
+    assert len(pids) == 2
+    for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
