@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -51,3 +53,30 @@ def held_lease(leases: Leases, target: Target, options: Options) -> Iterator[Lea
                 leases.release(lease)
             except StateError as error:
                 log.warning("lease.release_failed", lease=name, error=error.message)
+
+
+class LeaseKeeper:
+    """Renews a lease from a thread of its own every third of its time to live while an apply
+    runs, so a slow platform call never lets it lapse. A renewal refused (the lease was taken)
+    stops the renewals; the apply's next fenced write then fails with ``LeaseLost``."""
+
+    def __init__(self, leases: Leases, lease: Lease, *, ttl: dt.timedelta) -> None:
+        self.leases, self.lease, self.ttl = leases, lease, ttl
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="rxt-lease", daemon=True)
+
+    def __enter__(self) -> LeaseKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.ttl.total_seconds() / 3):
+            try:
+                self.lease = self.leases.renew(self.lease, ttl=self.ttl)
+            except StateError as error:
+                log.warning("lease.renewal_refused", lease=self.lease.name, error=error.message)
+                return

@@ -24,7 +24,7 @@ from planner.rendering import render_placed
 from planner.views.json import plan_document
 from reconciler import events, history
 from reconciler.applying import ApplyLimits, Outcome, RetryPolicy, apply_changes
-from reconciler.leasing import EnvironmentBusy, held_lease
+from reconciler.leasing import EnvironmentBusy, LeaseKeeper, held_lease
 from reconciler.metering import LoopMetrics, NoMetrics
 from reconciler.planning import on_planning_thread
 from reconciler.recording import Note, Recorder, Subject, encode_ref
@@ -220,18 +220,18 @@ class Reconciler:
     ) -> Result:
         start = Note("run.started", subject.name, {"changes": len(changes)})
         run_id = self.recorder.start_run(subject, lease=lease, note=start)
-        keeper = _LeaseKeeper(self.store, lease, self.options.lease_ttl)
-
-        def record(outcome: Outcome) -> None:
-            self._record_outcome(subject, outcome, run_id=run_id, lease=keeper.fresh())
-
         depends = {name: app.spec.depends_on for name, app in view.apps.items()}
         drivers = {p: d for p, (d, _scope) in self.sites.used_by(view).items()}
-        outcomes = apply_changes(
-            changes, drivers=drivers, app_depends=depends, record=record,
-            retry=self.options.retry, limits=self.options.limits,
-        )  # fmt: skip
-        lease = keeper.fresh()
+        with LeaseKeeper(self.store.leases, lease, ttl=self.options.lease_ttl) as keeper:
+
+            def record(outcome: Outcome) -> None:
+                self._record_outcome(subject, outcome, run_id=run_id, lease=keeper.lease)
+
+            outcomes = apply_changes(
+                changes, drivers=drivers, app_depends=depends, record=record,
+                retry=self.options.retry, limits=self.options.limits,
+            )  # fmt: skip
+            lease = keeper.lease
         failed = tuple(f"{o.change.ref}: {o.error}" for o in outcomes if not o.ok)
         pending = {o.change.ref for o in outcomes if not o.ok}
         self._confirm(view, plan, subject, lease, run_id=run_id, skip=pending)
@@ -338,21 +338,6 @@ class Reconciler:
         if fingerprint != plan.observed_fingerprint:
             return f"the observed state changed since plan {saved} was made"
         return f"the desired state or policy changed since plan {saved} was made"
-
-
-class _LeaseKeeper:
-    """Renews the lease when a third of its time to live has passed; ``LeaseLost`` if taken."""
-
-    def __init__(self, store: Store, lease: Lease, ttl: dt.timedelta) -> None:
-        self.store, self.lease, self.ttl = store, lease, ttl
-        self.renewed = store.leases.clock()
-
-    def fresh(self) -> Lease:
-        now = self.store.leases.clock()
-        if now - self.renewed >= self.ttl / 3:
-            self.lease = self.store.leases.renew(self.lease, ttl=self.ttl)
-            self.renewed = now
-        return self.lease
 
 
 def _since(started: float) -> float:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 from collections.abc import Sequence
 
 import pytest
@@ -262,3 +263,20 @@ def test_secret_references_without_a_secret_source_are_a_configuration_error(
     head = env_repo.push({WEB: app})
     with pytest.raises(ConfigError, match="no secret source"):
         reconciler.reconcile(env_repo.target(), head)
+
+
+def test_a_lease_is_renewed_from_its_own_thread_while_an_apply_runs(
+    store: Store,
+) -> None:
+    from reconciler.leasing import LeaseKeeper
+
+    name = environment_lease_name("acme", "prod")
+    ttl = dt.timedelta(seconds=0.3)
+    lease = store.leases.acquire(name, holder="engine-a", ttl=ttl)
+    assert lease is not None
+    with LeaseKeeper(store.leases, lease, ttl=ttl) as keeper:
+        deadline = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=5)
+        while keeper.lease.expires_at == lease.expires_at:
+            assert dt.datetime.now(dt.UTC) < deadline, "the lease was never renewed"
+            threading.Event().wait(0.02)
+        assert keeper.lease.token == lease.token
