@@ -35,6 +35,11 @@ from state.store import Store
 
 log = get_logger()
 
+# Pull and merge request heads, so a preview can plan a head pushed to a fork.
+REVIEW_REFSPECS = (
+    "+refs/pull/*/head:refs/pull/*/head",
+    "+refs/merge-requests/*/head:refs/merge-requests/*/head",
+)
 _PREVIEW_ACTIONS = frozenset({"opened", "synchronize", "reopened", "open", "update", "reopen"})
 
 
@@ -109,7 +114,10 @@ class Engine:
         sources = []
         for repo in config.repositories:
             credentials = TokenAuth(repo.token) if repo.token else None
-            mirror = RepositoryMirror(repo.url, cache_dir=config.cache_dir, credentials=credentials)
+            mirror = RepositoryMirror(
+                repo.url, cache_dir=config.cache_dir, credentials=credentials,
+                extra_refspecs=REVIEW_REFSPECS,
+            )  # fmt: skip
             sources.append(
                 Source(repo.name, mirror, repo.tenant, tuple(repo.environments), repo.branch,
                        tuple(repo.webhook_secrets), repo.poll_seconds)

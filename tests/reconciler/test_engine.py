@@ -8,27 +8,34 @@ import datetime as dt
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from core.errors import ConfigError, TransientError
 from drivers.fake import FakeWorld
 from reconciler import history
+from reconciler.intake import Delivery
 from reconciler.leasing import EnvironmentBusy
+from reconciler.mirrors import RepositoryMirror
 from reconciler.scheduling import DriftSchedule, interval_seconds, jitter_for
+from reconciler.webhooks import identify, parse_event
 from reconciler.wiring.deliveries import StoreDeliveryLog
-from reconciler.wiring.engine import Engine, EngineSettings, Source
+from reconciler.wiring.engine import REVIEW_REFSPECS, Engine, EngineSettings, Source
 from reconciler.workers import DRIFT, RECONCILE, Worker, WorkerOptions
 from rxt.api import create_app
 from rxt.api.metrics import Metrics
 from rxt.api.serving import running_in_thread
+from state.models import Plan as PlanRow
 from state.models import WorkStatus
 from state.store import Store
 from tests.conftest import free_port
 from tests.reconciler import payloads
 from tests.reconciler.conftest import fake_sites
 from tests.reconciler.envrepo import EnvRepo
+from tests.reconciler.gitrepos import commit, nest
 
 
 @pytest.fixture
@@ -206,3 +213,30 @@ def test_a_repository_without_webhooks_is_polled_and_a_new_commit_queued(
         engine.stop()
     [item] = store.queue.claim(worker="check")
     assert item.payload["commit"] == pushed
+
+
+def test_a_pull_request_head_pushed_to_a_fork_is_fetched_and_planned_as_a_preview(
+    store: Store, world: FakeWorld, env_repo: EnvRepo, tmp_path: Path
+) -> None:
+    env_repo.initial()
+    head = commit(env_repo.remote, nest(dict(env_repo.files)), branch="pr")
+    env_repo.remote.references.create("refs/pull/42/head", head)
+    env_repo.remote.references.delete("refs/heads/pr")
+    mirror = RepositoryMirror(
+        f"file://{env_repo.remote_dir}", cache_dir=tmp_path / "review-cache",
+        extra_refspecs=REVIEW_REFSPECS,
+    )  # fmt: skip
+    source = Source("acme/env-repo", mirror, "acme", ("prod",))
+    engine = Engine(store, fake_sites(world), [source], settings=EngineSettings(workers=0))
+    body = payloads.github_pull_request()
+    body["pull_request"]["head"]["sha"] = head
+    signed = payloads.github("pull_request", body)
+    delivery = Delivery("github", "d-1", "pull_request",
+                        parse_event("github", "pull_request", signed.body,
+                                    identify("github", signed.body)), "x", 0.0)  # fmt: skip
+    engine.enqueue(delivery)
+    assert engine.worker("w").step()
+    with store.database.read() as session:
+        kinds = list(session.scalars(select(PlanRow.kind)))
+    assert kinds == ["preview"]
+    assert world.writes == 0
