@@ -162,7 +162,7 @@ class Engine:
     # -- work -----------------------------------------------------------------------------------
 
     def handle_reconcile(self, target: Target, payload: Mapping[str, Any]) -> Result:
-        commit = self._commit(target, str(payload.get("commit", "")))
+        commit = self.head_commit(target, str(payload.get("commit", "")))
         result = self.reconciler.reconcile(
             target, commit, saved_plan=str(payload.get("plan_id", "")),
             trigger=str(payload.get("trigger", "push")),
@@ -187,7 +187,7 @@ class Engine:
         except ConfigError:
             mirror.fetch()
 
-    def _commit(self, target: Target, wanted: str) -> str:
+    def head_commit(self, target: Target, wanted: str) -> str:
         """The commit to apply: the branch head, which supersedes an older pushed commit."""
         mirror = self._mirror(target)
         mirror.fetch()
@@ -232,7 +232,7 @@ class Engine:
         """Fetch every repository, schedule drift checks, start workers and the relay."""
         for key, target in self.targets.items():
             try:
-                head = self._commit(target, "")
+                head = self.head_commit(target, "")
             except RxtError as error:
                 log.warning("engine.source_unavailable", environment=key, error=error.message)
                 continue

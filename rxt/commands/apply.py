@@ -1,24 +1,30 @@
 """``rxt apply ENV --config FILE``: reconcile one environment now, from its repository's branch
-head (or ``--commit``), under its lease, as a worker of ``rxt serve`` would.
+head (or ``--commit``), under its lease, as a worker of ``rxt serve`` would; ``rxt diff`` plans
+the same against the live platforms and prints the plan without applying it.
 
-Exit codes: 0 applied or nothing to change, 1 error or a change failed, 3 denied by policy.
+Exit codes of apply: 0 applied or nothing to change, 1 error or a change failed, 3 denied by
+policy. Of diff: 0 no changes, 1 error, 2 changes, 3 denied (as ``rxt plan``).
 """
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from core.errors import ConfigError, RxtError
-from reconciler.reconciling import Result
+from planner.views import render
+from reconciler.reconciling import Result, Target
 from reconciler.wiring.config import load_config
 from reconciler.wiring.engine import Engine
 from rxt.commands.db import fail, open_configured_store
 from rxt.commands.drift import split_environment
+from rxt.commands.plan import EXIT_CHANGES, Output
 
-EXIT_DENIED = 3
+EXIT_DENIED = 3  # as rxt plan
 
 HELP = (
     "Plan ENV (tenant/name) at its branch head (or --commit) against the platforms and apply "
@@ -26,6 +32,21 @@ HELP = (
     "one computed now (otherwise the plan is made again and the reason printed).\n\n"
     "Exit codes: 0 applied or unchanged, 1 error or a failed change, 3 denied by policy."
 )
+
+
+def use_color(no_color: bool) -> bool:
+    return not no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
+
+
+def _target(engine: Engine, environment: str, config: Path) -> Target:
+    tenant, name = split_environment(environment)
+    target = engine.targets.get(f"{tenant}/{name}")
+    if target is None:
+        raise ConfigError(
+            f"environment {tenant}/{name} is not in {config}",
+            hint="list it under a repository's environments",
+        )
+    return target
 
 
 def _print(result: Result) -> None:
@@ -54,19 +75,13 @@ def apply_command(
     plan: Annotated[str, typer.Option(help="A saved plan id that must still match.")] = "",
 ) -> None:
     try:
-        tenant, name = split_environment(environment)
         store = open_configured_store()
     except RxtError as error:
         raise fail(error) from error
     engine: Engine | None = None
     try:
         engine = Engine.from_config(load_config(config), store, holder="rxt-apply")
-        target = engine.targets.get(environment)
-        if target is None:
-            raise ConfigError(
-                f"environment {tenant}/{name} is not in {config}",
-                hint="list it under a repository's environments",
-            )
+        target = _target(engine, environment, config)
         if commit:
             engine.fetch_commit(target, commit)
             result = engine.reconciler.reconcile(target, commit, saved_plan=plan, trigger="manual")
@@ -83,6 +98,45 @@ def apply_command(
     raise typer.Exit(_exit(result))
 
 
+DIFF_HELP = (
+    "Plan ENV (tenant/name) at its branch head (or --commit) against the live platforms, "
+    "store the plan, and print it; nothing is applied and no lease is taken.\n\n"
+    "Exit codes: 0 no changes, 1 error, 2 changes, 3 denied by policy."
+)
+
+
+def diff_command(
+    environment: Annotated[str, typer.Argument(metavar="ENV", help="tenant/name")],
+    config: Annotated[Path, typer.Option(help="The engine configuration file (YAML).")],
+    commit: Annotated[str, typer.Option(help="Plan this commit, not the branch head.")] = "",
+    output: Annotated[Output, typer.Option("--output", "-o", help="text, json or markdown.")] = (
+        Output.TEXT
+    ),
+    no_color: Annotated[bool, typer.Option("--no-color", help="Plain text output.")] = False,
+) -> None:
+    try:
+        store = open_configured_store()
+    except RxtError as error:
+        raise fail(error) from error
+    engine: Engine | None = None
+    try:
+        engine = Engine.from_config(load_config(config), store, holder="rxt-diff")
+        target = _target(engine, environment, config)
+        if commit:
+            engine.fetch_commit(target, commit)
+        plan = engine.reconciler.preview(target, commit or engine.head_commit(target, ""))
+    except RxtError as error:
+        raise fail(error) from error
+    finally:
+        if engine is not None:
+            engine.stop()
+        store.close()
+    typer.echo(render(plan, output.value, color=use_color(no_color)), nl=False)
+    code = EXIT_DENIED if plan.policy.denied else (EXIT_CHANGES if plan.has_changes else 0)
+    raise typer.Exit(code)
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``rxt apply``."""
+    """Add ``rxt apply`` and ``rxt diff``."""
     app.command("apply", help=HELP)(apply_command)
+    app.command("diff", help=DIFF_HELP)(diff_command)

@@ -74,11 +74,7 @@ def kube() -> Iterator[FakeApiServer]:
     server.stop()
 
 
-def test_rxt_apply_reconciles_from_the_repository_and_then_finds_nothing_to_do(
-    tmp_path: Path, kube: FakeApiServer, capsys: pytest.CaptureFixture[str]
-) -> None:
-    repo = EnvRepo(tmp_path / "remote", tmp_path / "cache", vm=False)
-    repo.initial()
+def _config(tmp_path: Path, kube: FakeApiServer) -> Path:
     config = tmp_path / "engine.yaml"
     config.write_text(
         yaml.safe_dump(
@@ -96,7 +92,18 @@ def test_rxt_apply_reconciles_from_the_repository_and_then_finds_nothing_to_do(
             }
         )
     )
-    assert main(["apply", "acme/prod", "--config", str(config)]) == 0
+    return config
+
+
+def test_rxt_diff_shows_the_plan_rxt_apply_applies_it_and_both_then_find_nothing_to_do(
+    tmp_path: Path, kube: FakeApiServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    EnvRepo(tmp_path / "remote", tmp_path / "cache", vm=False).initial()
+    config = str(_config(tmp_path, kube))
+    assert main(["diff", "acme/prod", "--config", config, "-o", "json"]) == 2
+    assert '"has_changes": true' in capsys.readouterr().out
+    assert main(["apply", "acme/prod", "--config", config]) == 0
     assert "\nsucceeded: plan " in "\n" + capsys.readouterr().out
-    assert main(["apply", "acme/prod", "--config", str(config)]) == 0
+    assert main(["apply", "acme/prod", "--config", config]) == 0
     assert "\nunchanged: plan " in "\n" + capsys.readouterr().out
+    assert main(["diff", "acme/prod", "--config", config]) == 0
