@@ -288,7 +288,7 @@ class Reconciler:
             note = Note("resource.confirmed", str(item.ref), {"reason": "matches the platform"})
             self.recorder.applied(
                 subject, ref=item.ref, owner=str(item.owner), spec=item.spec,
-                run_id=run_id or 0, lease=lease, note=note,
+                run_id=run_id, lease=lease, note=note,
             )  # fmt: skip
 
     def _finish(

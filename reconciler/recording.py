@@ -156,7 +156,7 @@ class Recorder:
         ref: ResourceRef,
         owner: str,
         spec: Mapping[str, Any] | None,
-        run_id: int,
+        run_id: int | None,
         lease: Lease,
         note: Note,
     ) -> None:

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Sequence
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from core.errors import ConfigError, LeaseLost
 from core.resources import Platform, ResourceRef, SecretRef
@@ -280,3 +280,18 @@ def test_a_lease_is_renewed_from_its_own_thread_while_an_apply_runs(
             assert dt.datetime.now(dt.UTC) < deadline, "the lease was never renewed"
             threading.Event().wait(0.02)
         assert keeper.lease.token == lease.token
+
+
+def test_objects_written_by_an_engine_killed_before_its_record_are_confirmed_without_a_write(
+    env_repo: EnvRepo, reconciler: Reconciler, world: FakeWorld, store: Store
+) -> None:
+    head = env_repo.initial()
+    reconciler.reconcile(env_repo.target(), head)
+    with store.database.write() as session:
+        session.execute(delete(AppliedResource))  # as if the records never committed
+    writes = world.writes
+    result = reconciler.reconcile(env_repo.target(), head)
+    assert result.status == "unchanged"
+    assert world.writes == writes
+    assert count(store, AppliedResource) == len(world.objects)
+    assert len(audit_actions(store, "resource.confirmed")) == len(world.objects)
