@@ -3,19 +3,26 @@
 regorus engines may only be touched by the thread that made them, and the planner keeps
 compiled policy bundles for reuse across calls; so the reconcile loop, drift heals and
 previews of one process plan on this one thread (``reconciler.reconciling``, ``sites``).
+The thread is a daemon that lives as long as the process: were it to exit, its engines would
+be dropped from another thread, which regorus refuses.
 """
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 
 PLAN_TIMEOUT_SECONDS = 600.0
-_PLANNING = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rxt-plan")
+
+_Job = tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any], "Future[Any]"]
+_jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
+_started = threading.Lock()
+_thread: threading.Thread | None = None
 _local = threading.local()
 
 
@@ -26,9 +33,27 @@ def on_planning_thread(function: Callable[..., T], *args: Any, **kwargs: Any) ->
     """
     if getattr(_local, "planning", False):
         return function(*args, **kwargs)
-    return _PLANNING.submit(_marked, function, args, kwargs).result(timeout=PLAN_TIMEOUT_SECONDS)
+    _ensure_started()
+    future: Future[T] = Future()
+    _jobs.put((function, args, kwargs, future))
+    return future.result(timeout=PLAN_TIMEOUT_SECONDS)
 
 
-def _marked(function: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
+def _ensure_started() -> None:
+    global _thread  # noqa: PLW0603 - one thread per process, started on first use
+    with _started:
+        if _thread is None:
+            _thread = threading.Thread(target=_serve, name="rxt-plan", daemon=True)
+            _thread.start()
+
+
+def _serve() -> None:
     _local.planning = True
-    return function(*args, **kwargs)
+    while True:
+        function, args, kwargs, future = _jobs.get()
+        if not future.set_running_or_notify_cancel():
+            continue
+        try:
+            future.set_result(function(*args, **kwargs))
+        except BaseException as error:
+            future.set_exception(error)
