@@ -7,7 +7,6 @@ environment uses, through the ``drivers.protocol.Driver`` protocol only.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,15 +99,3 @@ def load_at(tree: RepoTree, environment: str) -> LoadedEnvironment:
         root = Path(scratch)
         folder = materialise_environment(tree, environment, root)
         return load_environment(folder, repo_root=root)
-
-
-def platform_of(driver: Driver) -> str:
-    return str(getattr(driver, "platform", "") or type(driver).__name__)
-
-
-def owners(observed: Sequence[ObservedResource]) -> Mapping[str, int]:
-    """How many observed objects each platform reported, for logs."""
-    counts: dict[str, int] = {}
-    for item in observed:
-        counts[item.ref.platform.value] = counts.get(item.ref.platform.value, 0) + 1
-    return counts
