@@ -279,5 +279,6 @@ def audit(play: Play) -> None:
     ok = done.returncode == 0 and ": ok," in done.stdout
     play.console.print(show.audit_panel(done.stdout + done.stderr, ok=ok))
     if not ok:
-        raise fail(scene, f"rxt audit verify exited {done.returncode}")
+        said = (done.stderr or done.stdout).strip().splitlines()[-3:]
+        raise fail(scene, f"rxt audit verify exited {done.returncode}: {' '.join(said)}")
     play.facts[scene] = {"output": done.stdout}
