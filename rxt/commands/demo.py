@@ -65,6 +65,13 @@ def demo_command(
 ) -> None:
     """Run the whole engine against local simulators: apply, preview, merge, drift, audit."""
     example = _example_or_exit()
+    if data_dir is not None and data_dir.exists() and any(data_dir.iterdir()):
+        typer.echo(
+            f"{data_dir} is not empty; the demo starts from a fresh state\n"
+            "  hint: name a new or empty folder with --data-dir",
+            err=True,
+        )
+        raise typer.Exit(1)
     # The scenes say what happens; the engine's own log shows warnings only unless asked.
     logs.configure(level=os.environ.get("RXT_LOG_LEVEL", "WARNING").upper())
     console = Console()

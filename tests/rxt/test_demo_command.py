@@ -36,3 +36,12 @@ def test_the_demo_refuses_a_broken_example_with_its_errors(
 def test_an_unknown_demo_option_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--fast"]) == 64
     assert "No such option" in capsys.readouterr().err
+
+
+def test_the_demo_refuses_a_data_folder_that_is_not_empty(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "rxt.db").write_text("")
+    assert main(["demo", "--data-dir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert f"{tmp_path} is not empty; the demo starts from a fresh state" in err
