@@ -91,7 +91,10 @@ def first_apply(play: Play) -> None:
     head = play.repo.head("main")
     plan = _current_plan(play, head)
     play.console.print(show.placements_table(plan))
-    play.console.print(render_text(plan, color=play.console.is_terminal), highlight=False)
+    play.console.print(
+        render_text(plan, color=play.console.is_terminal and not os.environ.get("NO_COLOR")),
+        highlight=False,
+    )
     result = _apply(
         play, head, total=len(plan.changes), label="applying to vSphere, NSX, Kubernetes"
     )
