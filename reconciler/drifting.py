@@ -76,9 +76,9 @@ class DriftChecker:
 
     def check(self, target: Target) -> DriftOutcome:
         """Check one environment; the report is stored before any heal starts."""
-        env_id = self.store.catalog.environment(target.tenant, target.environment)
-        commit = history.last_applied_commit(self.store.database, env_id)
-        if commit is None:
+        env_id = history.environment_id(self.store.database, target.tenant, target.environment)
+        commit = history.last_applied_commit(self.store.database, env_id) if env_id else None
+        if env_id is None or commit is None:
             return DriftOutcome(DriftStatus.NEVER_RUN, error="nothing was applied yet")
         subject = Subject(target.tenant, target.environment, env_id, commit=commit)
         name = f"drift:{target.tenant}/{target.environment}"
@@ -135,7 +135,9 @@ class DriftChecker:
         details: dict[str, Any] = {"status": status.value, "drifted": len(items)}
         if error:
             details["error"] = error
-        notes = [Note("drift.checked", subject.name, details)]
+        # A check that found nothing is kept as its report row only: audit entries are for
+        # what changed or went wrong, and checks run every few minutes.
+        notes = [] if status is DriftStatus.OK else [Note("drift.checked", subject.name, details)]
         if items:
             data = {"status": status.value, "resources": [i["ref"] for i in items]}
             notes.append(

@@ -72,7 +72,8 @@ class Recorder:
                 check_fence(session, lease, now=now)
             yield session
             records = [self._record(subject, note) for note in notes]
-            self.store.audit.append_in(session, subject.tenant, records)
+            if records:
+                self.store.audit.append_in(session, subject.tenant, records)
             for note in notes:
                 if note.event:
                     data = {"environment": subject.name, "commit": subject.commit}
