@@ -1,2 +1,2 @@
-"""The controller. Built so far: Git sources (mirrors, safe tree reads, polling) and webhook
-intake. Not built yet: the work queue wiring, reconcile and apply, previews, drift reports."""
+"""The controller: Git sources and webhook intake, the reconcile loop (plan, apply under a
+lease, record), workers, drift checks and their schedule, notifications and the outbox relay."""

@@ -40,9 +40,9 @@ HELP = (
     "/readyz, /metrics, OpenAPI docs at /docs), the reconcile workers and the drift schedule.\n\n"
     "Repositories, environments and platform connections come from --config (see "
     "docs/reconciler.md). A verified push is queued in the state store and applied by a worker; "
-    "a pull request is planned as a preview (the plan is stored; posting it on the pull request "
-    "is not built yet). With RXT_NATS_URL set, outbox events are relayed to NATS JetStream. "
-    "Webhook secrets come from the configuration and from --webhook-secrets."
+    "a pull request is planned as a preview and the plan stored (posting it on the pull request "
+    "is not wired into rxt serve yet). With RXT_NATS_URL set, outbox events are relayed to "
+    "NATS JetStream. Webhook secrets come from the configuration and from --webhook-secrets."
 )
 
 

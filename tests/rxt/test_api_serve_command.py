@@ -72,7 +72,7 @@ def test_rxt_serve_answers_a_signed_webhook_and_counts_it(served: str) -> None:
 
 def test_rxt_serve_says_plainly_what_is_not_built(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve", "--help"]) == 0
-    assert "is not built yet" in " ".join(capsys.readouterr().out.split())
+    assert "is not wired into rxt serve yet" in " ".join(capsys.readouterr().out.split())
 
 
 def test_rxt_serve_refuses_a_secrets_file_that_is_not_a_mapping(
