@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
@@ -119,8 +120,25 @@ def error_text(error: BaseException) -> str:
     return " | ".join(lines)[:400] or type(error).__name__
 
 
-@lru_cache(maxsize=32)
+# Compiled engines, one cache per thread. A regorus engine belongs to the thread that made it:
+# using or even dropping it on another thread panics inside the extension. Keeping each
+# thread's engines in its own thread-local cache means no engine ever crosses threads, and a
+# thread's engines are dropped with it, on it.
+_COMPILED = threading.local()
+_COMPILED_KEPT = 32
+
+
 def _compile(items: tuple[tuple[str, str], ...]) -> Compiled:
+    kept: dict[tuple[tuple[str, str], ...], Compiled] = _COMPILED.__dict__.setdefault("kept", {})
+    compiled = kept.get(items)
+    if compiled is None:
+        if len(kept) >= _COMPILED_KEPT:
+            kept.clear()
+        compiled = kept[items] = _compile_now(items)
+    return compiled
+
+
+def _compile_now(items: tuple[tuple[str, str], ...]) -> Compiled:
     engine = regorus.Engine()
     try:
         for name, source in items:

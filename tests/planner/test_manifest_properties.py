@@ -138,6 +138,9 @@ def dump(data: Any) -> str:
     # Escaped: ruamel's dumper writes U+0085 raw into single-quoted text, where every YAML
     # reader (its own included) folds it into a space.
     yaml.allow_unicode = False
+    # Unwrapped: ruamel's pure dumper can fold a double-quoted line right after a \U escape
+    # without the trailing backslash YAML needs there, so the reader sees an extra space.
+    yaml.width = 1_000_000
     yaml.dump(data, stream)
     return stream.getvalue()
 
