@@ -27,6 +27,7 @@ from reconciler.wiring.config import EngineConfig, load_config
 from reconciler.wiring.deliveries import StoreDeliveryLog
 from reconciler.wiring.engine import Engine
 from rxt.api import create_app
+from rxt.api.access import TenantServices, print_operator_token
 from rxt.api.metrics import Metrics
 from rxt.api.serving import server_config
 from rxt.commands.db import open_configured_store
@@ -136,6 +137,7 @@ def serve(
     except RxtError as error:
         typer.echo(f"error: {error.render()}", err=True)
         raise typer.Exit(1) from error
+    print_operator_token(store, typer.echo)
     metrics = Metrics()
     relay = RelaySettings(url=settings.nats_url) if settings.nats_url else None
     holder = f"{socket.gethostname()}:{os.getpid()}"
@@ -147,6 +149,7 @@ def serve(
         deliveries=StoreDeliveryLog(store.catalog),
         readiness={"database": lambda: check_connection(store.database)},
         metrics=metrics,
+        tenant_api=TenantServices.configured(store, settings),
     )
     engine.start()
     log.info("serve.started", host=host, port=port, environments=len(engine.targets))
