@@ -1,5 +1,6 @@
 """The engine's configuration file (YAML): repositories and their environments, platform
-connections by site name, Vault, notifications, workers. Read by ``rxt serve --config``.
+connections by site name, Vault, the forge previews post to, notifications, workers. Read by
+``rxt serve --config``.
 
 Pydantic stops here, at the boundary; the engine is built from the checked model
 (``reconciler.wiring.engine``). Secret values in the file are registered for redaction.
@@ -7,8 +8,9 @@ Pydantic stops here, at the boundary; the engine is built from the checked model
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -58,6 +60,31 @@ class VaultConnection(_Model):
     token: str
 
 
+class ForgeConfig(_Model):
+    """Where pull request previews are posted: one GitHub or GitLab API and its token."""
+
+    provider: Literal["github", "gitlab"]
+    api_url: str = Field(default="", description="'' is the public service's API.")
+    token: str = ""
+    token_env: str = Field(default="", description="The environment variable holding the token.")
+
+    def resolved_token(self) -> str:
+        """The token, from the file or from ``token_env``.
+
+        Raises:
+            ConfigError: neither gives a token.
+        """
+        token = self.token or (os.environ.get(self.token_env, "") if self.token_env else "")
+        if not token:
+            where = f"the environment variable {self.token_env}" if self.token_env else "forge"
+            raise ConfigError(
+                f"forge ({self.provider}): no token in {where}",
+                hint="set forge.token, or forge.token_env to a variable holding the token",
+            )
+        register_secret(token)
+        return token
+
+
 class EngineConfig(_Model):
     """The whole file."""
 
@@ -67,6 +94,7 @@ class EngineConfig(_Model):
     vsphere: dict[str, VsphereConnection] = Field(default_factory=dict)
     nsx: dict[str, NsxConnection] = Field(default_factory=dict)
     vault: VaultConnection | None = None
+    forge: ForgeConfig | None = Field(default=None, description="None: previews are not posted.")
     notify: list[str] = Field(default_factory=list, description="Chat webhook URLs.")
     workers: int = Field(default=2, ge=1, le=64)
     drift_schedule: bool = True
@@ -77,6 +105,7 @@ def _secrets(config: EngineConfig) -> list[str]:
     found += [c.password for c in config.vsphere.values()]
     found += [c.password for c in config.nsx.values()]
     found += [config.vault.token] if config.vault else []
+    found += [config.forge.token] if config.forge and config.forge.token else []
     return found
 
 

@@ -1,5 +1,6 @@
 """The engine: webhooks enqueue into the state store's work queue, workers reconcile, check
-drift and preview, the drift schedule enqueues checks, and the relay publishes the outbox.
+drift and preview (posting to the configured forge), the drift schedule enqueues checks, and
+the relay publishes the outbox.
 
 ``rxt serve`` builds one ``Engine`` (``Engine.from_config``) next to the HTTP API and starts
 and stops it with the process; tests build one from parts.
@@ -23,6 +24,7 @@ from reconciler.metering import LoopMetrics, NoMetrics
 from reconciler.mirrors import RepositoryMirror, TokenAuth
 from reconciler.notifying import Notifier
 from reconciler.polling import Poller
+from reconciler.previews import ReviewHead
 from reconciler.reconciling import Options, Reconciler, Result, Target
 from reconciler.relaying import NatsRelay, RelaySettings, start_relay
 from reconciler.scheduling import DriftSchedule, interval_seconds
@@ -30,6 +32,7 @@ from reconciler.sites import Sites
 from reconciler.webhooks import Ping, Push, Repository, ReviewRequest
 from reconciler.wiring.config import EngineConfig
 from reconciler.wiring.connections import close_all, connect
+from reconciler.wiring.reviews import ForgeAccess, PostedPreviews
 from reconciler.workers import DRIFT, PREVIEW, RECONCILE, Worker, WorkerOptions, item_key
 from state.store import Store
 
@@ -64,6 +67,7 @@ class EngineSettings:
     notify: Sequence[str] = ()
     drift_schedule: bool = True
     relay: RelaySettings | None = None
+    forge: ForgeAccess | None = None
 
 
 class Engine:
@@ -96,6 +100,8 @@ class Engine:
             self.reconciler, notifier=notifier, metrics=self.metrics, holder=opts.holder
         )
         self.schedule = DriftSchedule(self.enqueue_drift)
+        forge = self.settings.forge
+        self.previews = PostedPreviews(forge, sites=sites) if forge else None
         self.results: list[Result] = []
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -125,6 +131,7 @@ class Engine:
         settings = EngineSettings(
             workers=config.workers, options=Options(holder=holder), notify=config.notify,
             drift_schedule=config.drift_schedule, relay=relay,
+            forge=ForgeAccess.configured(config.forge),
         )  # fmt: skip
         return cls(store, connect(config), sources, settings=settings, metrics=metrics)
 
@@ -145,8 +152,14 @@ class Engine:
             pushed = {"commit": event.after, "delivery": delivery.delivery_id, "trigger": "push"}
             self._enqueue_all(source, RECONCILE, pushed)
         elif isinstance(event, ReviewRequest) and event.action in _PREVIEW_ACTIONS:
-            review = {"commit": event.head_sha, "review": event.number}
-            self._enqueue_all(source, PREVIEW, review)
+            review = {"commit": event.head_sha, "review": event.number,
+                      "repository": source.name, "base_ref": event.base_ref}  # fmt: skip
+            if self.previews is None:
+                self._enqueue_all(source, PREVIEW, review)
+            else:
+                # One item per review: the previewer covers every environment the review touches.
+                key = item_key(source.tenant, source.environments[0])
+                self.store.queue.enqueue(PREVIEW, key=key, payload=review)
 
     def _enqueue_all(self, source: Source, kind: str, payload: Mapping[str, Any]) -> None:
         for env in source.environments:
@@ -175,9 +188,17 @@ class Engine:
         return self.checker.check(target)
 
     def handle_preview(self, target: Target, payload: Mapping[str, Any]) -> object:
+        """Plan a review's head, never applying it; post it when a forge is configured."""
         commit = str(payload.get("commit", ""))
         self.fetch_commit(target, commit)
-        return self.reconciler.preview(target, commit)
+        if self.previews is None:
+            return self.reconciler.preview(target, commit)
+        mirror = self._mirror(target)
+        base_ref = str(payload.get("base_ref", ""))
+        base = (mirror.head(base_ref) or "") if base_ref else ""
+        repository = str(payload.get("repository", ""))
+        head = ReviewHead(repository, int(payload.get("review", 0)), commit, base)
+        return self.previews.preview(target.tenant, mirror, head)
 
     def fetch_commit(self, target: Target, commit: str) -> None:
         """Fetch the repository unless its mirror already holds ``commit``."""
@@ -239,6 +260,8 @@ class Engine:
             self.refresh_schedule(target, head)
         if self.settings.drift_schedule:
             self.schedule.start()
+        if self.previews is None:
+            log.info("previews.unposted", reason="no forge is configured; previews are stored only")
         holder = self.settings.options.holder
         for index in range(self.settings.workers):
             worker = self.worker(f"{holder}/w{index}")

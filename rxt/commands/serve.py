@@ -1,5 +1,6 @@
-"""``rxt serve``: the HTTP API (webhooks, health, readiness, metrics), the reconcile workers,
-the drift schedule and, with ``RXT_NATS_URL`` set, the outbox relay, in one process.
+"""``rxt serve``: the HTTP API (webhooks, the tenant API, health, readiness, metrics), the
+reconcile workers, the drift schedule and, with ``RXT_NATS_URL`` set, the outbox relay, in one
+process.
 
 Webhooks enqueue into the state store's work queue; several processes may share one
 PostgreSQL database (``RXT_DATABASE_URL``).
@@ -41,9 +42,11 @@ HELP = (
     "/readyz, /metrics, OpenAPI docs at /docs), the reconcile workers and the drift schedule.\n\n"
     "Repositories, environments and platform connections come from --config (see "
     "docs/reconciler.md). A verified push is queued in the state store and applied by a worker; "
-    "a pull request is planned as a preview and the plan stored (posting it on the pull request "
-    "is not wired into rxt serve yet). With RXT_NATS_URL set, outbox events are relayed to "
-    "NATS JetStream. Webhook secrets come from the configuration and from --webhook-secrets."
+    "a pull request is planned as a preview (never applied) and, with a forge configured, posted "
+    "on it as a sticky comment and a commit status. The tenant API is served under /api/v1; "
+    "the operator token is printed on the first start only. With RXT_NATS_URL set, outbox "
+    "events are relayed to NATS JetStream. Webhook secrets come from the configuration and "
+    "from --webhook-secrets."
 )
 
 
@@ -141,7 +144,14 @@ def serve(
     metrics = Metrics()
     relay = RelaySettings(url=settings.nats_url) if settings.nats_url else None
     holder = f"{socket.gethostname()}:{os.getpid()}"
-    engine = Engine.from_config(engine_config, store, metrics=metrics, holder=holder, relay=relay)
+    try:
+        engine = Engine.from_config(
+            engine_config, store, metrics=metrics, holder=holder, relay=relay
+        )
+    except RxtError as error:
+        store.close()
+        typer.echo(f"error: {error.render()}", err=True)
+        raise typer.Exit(1) from error
     metrics.watch_queue(engine.queue_depth)
     app = create_app(
         secrets=Secrets(files, engine),
