@@ -16,11 +16,12 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
-from core.errors import PlatformError, TransientError
+from core.errors import Location, ManifestError, PlatformError, TransientError
 from core.logs import get_logger
 from core.resources import Action, Change, Platform, ResourceRef
 from drivers.protocol import Applied, Driver
 from planner.ordering import rank
+from planner.rendering.common import ENVIRONMENT_APP
 
 log = get_logger()
 
@@ -79,22 +80,28 @@ class _Run:
     stop: threading.Event = field(default_factory=threading.Event)
 
 
+# What "app A dependsOn B" orders: A's workloads start once B's workloads are healthy. The rest
+# of an app (its segments, groups, policies, load balancers) follows its own resources, so one
+# app's firewall policy may name a dependent app's group without making a cycle; this is the
+# planner's order (``planner.ordering``) with the wait for health added.
+WORKLOAD_KINDS = frozenset({"VirtualMachine", "Deployment", "StatefulSet"})
+
+
 def dependency_graph(
     changes: Sequence[Change], app_depends: Mapping[str, Sequence[str]]
 ) -> dict[ResourceRef, set[ResourceRef]]:
-    """Each change's predecessors: its resource dependencies, every change of an app it depends
-    on, and every change of a lower kind rank (namespaces and segments before what they hold).
-    Deletes come after every other change, most dependent kinds first, one rank at a time."""
+    """Each change's predecessors: its resource dependencies, for a workload the workloads of
+    the apps its app depends on, and the changes of a lower kind rank in its own app or owned by
+    the environment (namespaces and segments before what they hold). Deletes come after every
+    other change, most dependent kinds first, one rank at a time."""
     forward = [c for c in changes if c.action is not Action.DELETE]
     deletes = [c for c in changes if c.action is Action.DELETE]
     refs = {c.ref for c in forward}
-    by_app: dict[str, set[ResourceRef]] = {}
-    for change in forward:
-        by_app.setdefault(change.owner.app, set()).add(change.ref)
+    workloads = _workloads_by_app(forward)
     graph: dict[ResourceRef, set[ResourceRef]] = {}
     for change in forward:
-        needs = {dep for dep in explicit_needs(change, by_app, app_depends) if dep in refs}
-        needs |= {c.ref for c in forward if rank(c) < rank(change)}
+        needs = {dep for dep in explicit_needs(change, workloads, app_depends) if dep in refs}
+        needs |= {c.ref for c in forward if _holds(c, change)}
         needs.discard(change.ref)
         graph[change.ref] = needs
     for change in deletes:
@@ -102,15 +109,50 @@ def dependency_graph(
     return graph
 
 
+def _holds(first: Change, then: Change) -> bool:
+    """Whether ``first`` comes before ``then`` by kind rank: within one app, or env-wide."""
+    same_scope = first.owner.app in (then.owner.app, ENVIRONMENT_APP)
+    return same_scope and rank(first) < rank(then)
+
+
+def _workloads_by_app(changes: Sequence[Change]) -> dict[str, set[ResourceRef]]:
+    by_app: dict[str, set[ResourceRef]] = {}
+    for change in changes:
+        if change.action is not Action.DELETE and change.ref.kind in WORKLOAD_KINDS:
+            by_app.setdefault(change.owner.app, set()).add(change.ref)
+    return by_app
+
+
 def explicit_needs(
-    change: Change, by_app: Mapping[str, set[ResourceRef]], app_depends: Mapping[str, Sequence[str]]
+    change: Change,
+    workloads: Mapping[str, set[ResourceRef]],
+    app_depends: Mapping[str, Sequence[str]],
 ) -> set[ResourceRef]:
-    """What ``change`` must wait for to be healthy: its ``depends_on`` and its apps' changes."""
+    """What ``change`` must wait for to be healthy: its ``depends_on`` and, for a workload, the
+    workloads of the apps its app depends on (``workloads`` maps an app to them)."""
     needs = set(change.desired.depends_on if change.desired else ())
-    for app in app_depends.get(change.owner.app, ()):
-        needs |= by_app.get(app, set())
+    if change.ref.kind in WORKLOAD_KINDS:
+        for app in app_depends.get(change.owner.app, ()):
+            needs |= workloads.get(app, set())
     needs.discard(change.ref)
     return needs
+
+
+def _sorter(
+    graph: Mapping[ResourceRef, set[ResourceRef]],
+) -> graphlib.TopologicalSorter[ResourceRef]:
+    """The prepared sorter; a cycle is the manifests' fault, named with the apps it runs through."""
+    sorter: graphlib.TopologicalSorter[ResourceRef] = graphlib.TopologicalSorter(graph)
+    try:
+        sorter.prepare()
+    except graphlib.CycleError as error:
+        cycle = error.args[1] if len(error.args) > 1 else []
+        raise ManifestError(
+            f"the changes' dependencies form a cycle: {' -> '.join(str(r) for r in cycle)}",
+            location=Location("apps"),
+            hint="remove one dependsOn entry so that the apps can be applied in some order",
+        ) from error
+    return sorter
 
 
 def apply_changes(
@@ -128,6 +170,9 @@ def apply_changes(
     """Apply ``changes``; ``record`` is called once per outcome, as soon as it is known.
 
     ``record`` raising (a lost lease) stops the apply: no change is started after it.
+
+    Raises:
+        ManifestError: the dependencies form a cycle; nothing is applied.
     """
     limits = limits or ApplyLimits()
     run = _Run(
@@ -135,21 +180,16 @@ def apply_changes(
         started=clock(),
     )  # fmt: skip
     run.gates = {p: threading.Semaphore(limits.per_driver) for p in drivers}
-    graph = dependency_graph(changes, app_depends)
+    sorter = _sorter(dependency_graph(changes, app_depends))
     by_ref = {c.ref: c for c in changes}
-    by_app: dict[str, set[ResourceRef]] = {}
-    for change in changes:
-        if change.action is not Action.DELETE:
-            by_app.setdefault(change.owner.app, set()).add(change.ref)
-    sorter: graphlib.TopologicalSorter[ResourceRef] = graphlib.TopologicalSorter(graph)
-    sorter.prepare()
+    workloads = _workloads_by_app(changes)
     outcomes: list[Outcome] = []
     workers = max(1, limits.per_driver * max(1, len(drivers)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rxt-apply") as pool:
         running: dict[Future[Outcome], ResourceRef] = {}
         while sorter.is_active() and not run.stop.is_set():
             for ref in sorter.get_ready():
-                needs = explicit_needs(by_ref[ref], by_app, app_depends)
+                needs = explicit_needs(by_ref[ref], workloads, app_depends)
                 running[pool.submit(_one, run, by_ref[ref], needs)] = ref
             if not running:
                 break

@@ -105,7 +105,8 @@ def first_apply(play: Play) -> None:
     view = play.reconciler.load(play.target, head)
     observed = play.stage.sites.observe(view)
     kinds = {(o.ref.platform.value, o.ref.kind) for o in observed}
-    needed = {("vsphere", "VirtualMachine"), ("nsx", "Segment"), ("kubernetes", "Deployment")}
+    needed = {("vsphere", "VirtualMachine"), ("nsx", "Segment"), ("nsx", "LBVirtualServer"),
+              ("kubernetes", "Deployment")}  # fmt: skip
     if not needed <= kinds:
         raise fail(scene, f"missing after the apply: {sorted(needed - kinds)}")
     play.console.print(show.platform_table(observed, title="created, per platform"))

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+import httpx
 import hvac
 from kubernetes import client as k8s
 
@@ -25,6 +26,8 @@ from drivers.nsx import NsxDriver, NsxSettings
 from drivers.protocol import Applied, Driver, Health, Scope
 from drivers.vault import VaultSecretSource
 from drivers.vsphere import VsphereDriver
+from planner.loading import load_environment
+from planner.rendering import render_environment
 from reconciler.sites import Sites
 from reconciler.wiring.connections import close_all
 from rxt.api import create_app
@@ -50,6 +53,9 @@ SECRETS = {
     "db/admin": {"password": "demo-db-admin-password"},
     "payments/card-vault": {"token": "demo-card-vault-token"},
 }
+
+# A placeholder the NSX fake stores as given; a real operator imports the app's real certificate.
+DEMO_CERTIFICATE = "-----BEGIN CERTIFICATE-----\n(demo)\n-----END CERTIFICATE-----"
 
 Step = Callable[[str], AbstractContextManager[None]]
 
@@ -140,6 +146,27 @@ def write_secrets(bao: openbao.OpenBaoServer) -> None:
         admin.secrets.kv.v2.create_or_update_secret(
             path=f"tenants/{TENANT}/{path}", secret=data, mount_point="secret"
         )
+
+
+def certificate_paths(example: Path, environment: str) -> list[str]:
+    """The NSX certificate paths the environment's virtual servers present (TLS ``expose``)."""
+    view = load_environment(example / "environments" / environment, repo_root=example)
+    paths = {
+        str(binding["default_certificate_path"])
+        for resource in render_environment(view)
+        if resource.ref.kind == "LBVirtualServer"
+        and (binding := resource.spec.get("client_ssl_profile_binding"))
+    }
+    return sorted(paths)
+
+
+def import_certificates(nsx: NsxSimulator, paths: list[str]) -> None:
+    """What the operator does before a TLS app is exposed: import its certificate into NSX (the
+    engine only references it; importing certificates from Vault is not built)."""
+    auth = (nsx.username, nsx.password)
+    with httpx.Client(base_url=f"{nsx.url}/policy/api/v1", auth=auth, timeout=10.0) as api:
+        for path in paths:
+            api.patch(path, json={"pem_encoded": DEMO_CERTIFICATE}).raise_for_status()
 
 
 def build_sites(

@@ -19,17 +19,12 @@ from rich.console import Console
 
 from core.errors import RxtError
 from reconciler.applying import ApplyLimits
-from reconciler.reconciling import Options, Target
+from reconciler.reconciling import Options, Reconciler, Target
 from rxt.demo import scenes, show
 from rxt.demo.gitrepo import DemoRepository
 from rxt.demo.scenes import Play, SceneFailed
-from rxt.demo.stage import TENANT, Stage, staged
-from rxt.demo.workarounds import (
-    NO_VIRTUAL_SERVER,
-    DemoReconciler,
-    release_policy_engines,
-    without_exposed_vms,
-)
+from rxt.demo.stage import TENANT, Stage, certificate_paths, import_certificates, staged
+from rxt.demo.workarounds import release_policy_engines
 
 ENVIRONMENT = "staging"
 SITES = ("sddc-dfw", "nsx-dfw", "spot-dfw")
@@ -81,13 +76,14 @@ def register(stage: Stage, repo: DemoRepository, *, example: Path) -> dict[str, 
 
 def _set_up(console: Console, stage: Stage, data_dir: Path, example: Path) -> Play:
     repo = DemoRepository(data_dir / "git", example=example)
-    repo.main_files = without_exposed_vms(repo.main_files)
-    console.print(f"[yellow]note:[/] {NO_VIRTUAL_SERVER}")
+    certificates = certificate_paths(example, ENVIRONMENT)
+    import_certificates(stage.nsx, certificates)
+    named = ", ".join(certificates)
+    console.print(f"As the operator would, imported the TLS certificate(s) {named} into NSX; "
+                  "the engine only references them", highlight=False)  # fmt: skip
     head = repo.initial()
     target = Target(TENANT, ENVIRONMENT, repo.mirror, repository=repo.url)
-    play = Play(
-        console, stage, repo, target, DemoReconciler(stage.store, stage.sites, options=OPTIONS)
-    )
+    play = Play(console, stage, repo, target, Reconciler(stage.store, stage.sites, options=OPTIONS))
     play.facts["registration"] = register(stage, repo, example=example)
     console.print(f"Git repository [bold]{repo.url}[/], main at {head[:12]}; registered for "
                   f"tenant {TENANT} through the tenant API at {stage.api_url}/api/v1")  # fmt: skip

@@ -105,7 +105,7 @@ def test_lower_kinds_and_declared_dependencies_are_applied_first() -> None:
     assert driver.order == ["acme", "api", "web"]
 
 
-def test_an_app_waits_for_every_change_of_the_apps_it_depends_on() -> None:
+def test_an_apps_workloads_wait_for_the_workloads_of_the_apps_it_depends_on() -> None:
     driver, time = ScriptedDriver(), VirtualTime()
     changes = [change("front", app="web"), change("db-0", app="db"), change("db-1", app="db")]
     run(changes, driver, time, app_depends={"web": ["db"]})

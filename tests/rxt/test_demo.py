@@ -75,6 +75,20 @@ def _segments(play: Play) -> list[str]:
     return sorted(str(item["id"]) for item in answer.json()["results"])
 
 
+def _virtual_servers(play: Play) -> dict[str, tuple[str, str]]:
+    """Each NSX virtual server's IP and the certificate it presents."""
+    nsx = play.stage.nsx
+    answer = httpx.get(f"{nsx.url}/policy/api/v1/infra/lb-virtual-servers",
+                       auth=(nsx.username, nsx.password), timeout=10)  # fmt: skip
+    return {
+        str(item["id"]): (
+            str(item["ip_address"]),
+            str(item["client_ssl_profile_binding"]["default_certificate_path"]),
+        )
+        for item in answer.json()["results"]
+    }
+
+
 def play_demo(data_dir: str) -> dict[str, Any]:
     """Run the demo (in the spawned process) and return what the simulators held before it
     stopped them, and what it printed."""
@@ -84,6 +98,7 @@ def play_demo(data_dir: str) -> dict[str, Any]:
         seen["vms"] = _vms(play)
         seen["deployments"] = _deployments(play)
         seen["segments"] = _segments(play)
+        seen["virtual_servers"] = _virtual_servers(play)
         seen["comments"] = [c.body for c in play.stage.forge.comments(REPOSITORY, REVIEW)]
         head = play.facts["pull request preview"]["head"]
         seen["statuses"] = [s.state for s in play.stage.forge.statuses(head)]
@@ -108,6 +123,14 @@ def test_the_demo_plays_every_scene_and_leaves_its_outcomes_in_the_simulators_an
     # Scene 1 and 4: both VMs made; db was resized to 8 CPUs by hand, and healed back to 4.
     assert seen["vms"] == {"acme-staging-db-0": 4, "acme-staging-payments-0": 4}
     assert seen["segments"] == ["acme-staging-db-segment", "acme-staging-payments-segment"]
+    # payments is exposed through NSX, with the certificate the demo imported as the operator.
+    assert seen["virtual_servers"] == {
+        "acme-staging-payments-vs": ("192.0.2.20", "/infra/certificates/acme-staging-payments-tls")
+    }
+    assert (
+        "imported the TLS certificate(s) /infra/certificates/acme-staging-payments-tls"
+        in (seen["printed"])
+    )
     # Scene 3: the merged change reached Kubernetes.
     deployments = seen["deployments"]
     assert set(deployments) == {"api", "web", "worker"}

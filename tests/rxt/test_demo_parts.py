@@ -1,5 +1,6 @@
-"""The demo's parts that need no simulator: its Git host, its work-arounds, the comment summary,
-and how ``rxt demo`` reports a failed scene or an interruption."""
+"""The demo's parts that need no simulator: its Git host, the certificates it imports as the
+operator would, the comment summary, and how ``rxt demo`` reports a failed scene or an
+interruption."""
 
 from __future__ import annotations
 
@@ -9,16 +10,15 @@ import pygit2
 import pytest
 from rich.console import Console
 
-from planner.loading import load_environment
-from planner.plans import desired_digest
-from planner.rendering import render_environment
 from rxt.cli import main
-from rxt.demo import show, workarounds
+from rxt.demo import show
 from rxt.demo.gitrepo import DemoRepository
 from rxt.demo.scenes import SceneFailed, bump_web, scale_api
+from rxt.demo.stage import certificate_paths
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "example-repo"
 STAGING = EXAMPLE / "environments" / "staging"
+PAYMENTS = "environments/staging/apps/payments/deploy.yaml"
 
 
 def test_the_demo_repository_has_main_a_review_branch_and_a_merge_commit_of_both(
@@ -26,7 +26,7 @@ def test_the_demo_repository_has_main_a_review_branch_and_a_merge_commit_of_both
 ) -> None:
     repo = DemoRepository(tmp_path, example=EXAMPLE)
     base = repo.initial()
-    head = repo.branch("pr", {workarounds.PAYMENTS: str.upper}, message="shout")
+    head = repo.branch("pr", {PAYMENTS: str.upper}, message="shout")
     merged = repo.merge("pr", message="merge")
     commit = repo.remote.get(pygit2.Oid(hex=merged))
     assert isinstance(commit, pygit2.Commit)
@@ -56,24 +56,12 @@ def test_the_pull_request_edits_change_exactly_what_they_say(
     assert before not in changed
 
 
-def test_only_the_expose_line_of_payments_is_removed() -> None:
-    files = {workarounds.PAYMENTS: (STAGING / "apps/payments/deploy.yaml").read_bytes()}
-    kept = workarounds.without_exposed_vms(files)[workarounds.PAYMENTS].decode()
-    original = files[workarounds.PAYMENTS].decode()
-    assert "expose:" in original
-    assert "expose:" not in kept
-    assert len(original.split("\n")) - len(kept.split("\n")) == 1
-
-
-def test_dropping_the_app_order_leaves_the_desired_state_and_so_the_plan_id_unchanged() -> None:
-    view = load_environment(STAGING, repo_root=EXAMPLE)
-    assert any(app.spec.depends_on for app in view.apps.values())
-    unordered = workarounds.without_app_order(view)
-    assert not any(app.spec.depends_on for app in unordered.apps.values())
-    # The plan id digests the commit, the environment, this, the observed state and the policy
-    # bundle; only this could differ.
-    digests = {desired_digest(render_environment(v)) for v in (view, unordered)}
-    assert len(digests) == 1
+@pytest.mark.parametrize("environment", ["staging", "prod"])
+def test_the_demo_imports_the_certificate_of_every_tls_virtual_server_and_only_those(
+    environment: str,
+) -> None:
+    paths = certificate_paths(EXAMPLE, environment)
+    assert paths == [f"/infra/certificates/acme-{environment}-payments-tls"]
 
 
 def test_the_comment_summary_hides_the_marker_and_the_folded_plan() -> None:
