@@ -138,6 +138,11 @@ def _compile(items: tuple[tuple[str, str], ...]) -> Compiled:
     return compiled
 
 
+def release_compiled() -> None:
+    """Drop this thread's compiled engines, on this thread (see ``policy.release_engines``)."""
+    _COMPILED.__dict__.clear()
+
+
 def _compile_now(items: tuple[tuple[str, str], ...]) -> Compiled:
     engine = regorus.Engine()
     try:

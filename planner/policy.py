@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from planner.bundles import Bundle, compile_bundle, error_text
+from planner.bundles import Bundle, compile_bundle, error_text, release_compiled
 from planner.placement import Placement
 
 EVALUATION_ERROR = "policy.evaluation-error"
@@ -102,6 +102,17 @@ def _value(raw: str) -> Any:
 # and a fresh clone pays several milliseconds on its first query, so each thread keeps its own.
 _ENGINES = threading.local()
 _ENGINES_KEPT = 16
+
+
+def release_engines() -> None:
+    """Drop this thread's policy engines, compiled and prepared, on this thread.
+
+    A long-lived thread that plans (the reconciler's planning thread) calls this before the
+    process ends; otherwise its engines are dropped at interpreter exit from the main thread,
+    which regorus refuses with an error on standard error.
+    """
+    _ENGINES.__dict__.clear()
+    release_compiled()
 
 
 def _engine(bundle: Bundle) -> tuple[Any, str]:

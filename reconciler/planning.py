@@ -4,20 +4,25 @@ regorus engines may only be touched by the thread that made them, and the planne
 compiled policy bundles for reuse across calls; so the reconcile loop, drift heals and
 previews of one process plan on this one thread (``reconciler.reconciling``, ``sites``).
 The thread is a daemon that lives as long as the process: were it to exit, its engines would
-be dropped from another thread, which regorus refuses.
+be dropped from another thread, which regorus refuses. For the same reason, when the process
+exits normally the thread first drops its engines itself (an ``atexit`` hook).
 """
 
 from __future__ import annotations
 
+import atexit
 import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
+from planner.policy import release_engines
+
 T = TypeVar("T")
 
 PLAN_TIMEOUT_SECONDS = 600.0
+EXIT_RELEASE_SECONDS = 5.0
 
 _Job = tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any], "Future[Any]"]
 _jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
@@ -45,6 +50,17 @@ def _ensure_started() -> None:
         if _thread is None:
             _thread = threading.Thread(target=_serve, name="rxt-plan", daemon=True)
             _thread.start()
+            atexit.register(_release_engines_at_exit)
+
+
+def _release_engines_at_exit() -> None:
+    # Bounded: a planning thread stuck in a long plan must not hold up the process's exit.
+    future: Future[None] = Future()
+    _jobs.put((release_engines, (), {}, future))
+    try:
+        future.result(timeout=EXIT_RELEASE_SECONDS)
+    except TimeoutError:
+        return
 
 
 def _serve() -> None:
