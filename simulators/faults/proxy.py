@@ -14,10 +14,12 @@ import struct
 import threading
 from collections import Counter
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
+
+from simulators.serving import LoopbackServer
 
 KINDS = ("5xx", "timeout", "reset")
 HOP_BY_HOP = frozenset(
@@ -152,30 +154,6 @@ class ProxyHandler(BaseHTTPRequestHandler):
         """Quiet: the proxy reports through its counters."""
 
 
-class ProxyServer(ThreadingHTTPServer):
-    """A threading server that can also cut the client connections it still holds open."""
-
-    daemon_threads = True
-
-    def __init__(self, address: tuple[str, int], handler: type[ProxyHandler]) -> None:
-        super().__init__(address, handler)
-        self.connections: set[socket.socket] = set()
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        self.connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        self.connections.discard(request)
-        super().shutdown_request(request)
-
-    def close_connections(self) -> None:
-        for connection in list(self.connections):
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-            connection.close()
-
-
 class FaultProxy:
     """An HTTP proxy on loopback in front of ``upstream`` that fails a share of requests.
 
@@ -206,7 +184,7 @@ class FaultProxy:
         self.stall_seconds = stall_seconds
         self.stopping = threading.Event()
         handler = type("BoundProxyHandler", (ProxyHandler,), {"proxy": self})
-        self._server = ProxyServer(("127.0.0.1", port), handler)
+        self._server = LoopbackServer(("127.0.0.1", port), handler)
         self._thread: threading.Thread | None = None
 
     @property

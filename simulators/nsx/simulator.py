@@ -5,17 +5,15 @@ Tests, benchmarks and the demo use ``NsxSimulator``; see docs/simulators/nsx.md 
 
 from __future__ import annotations
 
-import contextlib
-import socket
 import threading
 from collections import Counter
 from collections.abc import Mapping
-from http.server import ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
 from simulators.nsx.server import Api, Handler, Injection
 from simulators.nsx.store import Store
+from simulators.serving import LoopbackServer
 
 TRANSPORT_ZONE = "/infra/sites/default/enforcement-points/default/transport-zones/overlay-tz"
 PREDEFINED: dict[str, dict[str, Any]] = {
@@ -33,30 +31,6 @@ PREDEFINED: dict[str, dict[str, Any]] = {
     "/infra/lb-client-ssl-profiles/default-balanced-client-ssl-profile": {},
     "/infra/lb-monitor-profiles/default-http-lb-monitor": {},
 }
-
-
-class LoopbackServer(ThreadingHTTPServer):
-    """A threading server that can also cut the keep-alive connections it still holds."""
-
-    daemon_threads = True
-
-    def __init__(self, address: tuple[str, int], handler: type[Handler]) -> None:
-        super().__init__(address, handler)
-        self.connections: set[socket.socket] = set()
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        self.connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        self.connections.discard(request)
-        super().shutdown_request(request)
-
-    def close_connections(self) -> None:
-        for connection in list(self.connections):
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-            connection.close()
 
 
 class NsxSimulator:
