@@ -40,3 +40,32 @@ def test_digest_has_its_algorithm_as_prefix() -> None:
 def test_integers_beyond_the_json_safe_range_are_refused_plainly() -> None:
     with pytest.raises(ValueError, match="canonical JSON"):
         canonical_json({"bytes": 2**53})
+
+
+any_json = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**53) + 1, 2**53 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=25,
+)
+
+
+@given(any_json)
+def test_the_fast_path_is_byte_equal_to_rfc8785(value: object) -> None:
+    import rfc8785
+
+    assert canonical_json(value) == rfc8785.dumps(value)
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [["\U0001f600", "\uffff"], ["b", "a", "\u00e9"], ["\ue000", "\U00010000"]],
+)
+def test_keys_sort_by_utf16_code_units_as_rfc8785_says(keys: list[str]) -> None:
+    import rfc8785
+
+    value = dict.fromkeys(keys, 1)
+    assert canonical_json(value) == rfc8785.dumps(value)
