@@ -20,6 +20,7 @@ from state.models import (
     DriftStatus,
     Environment,
     Plan,
+    PlanApproval,
     Run,
     RunStatus,
     Tenant,
@@ -84,6 +85,13 @@ def pending(database: Database, *, kind: str, key: str) -> int:
             .where(waiting, WorkItem.kind == kind, WorkItem.key == key)
         )
         return int(count or 0)
+
+
+def approved_by(database: Database, plan_id: str) -> str:
+    """Who approved the stored plan ``plan_id`` (through the tenant API), or ``""``."""
+    query = select(PlanApproval.approved_by).where(PlanApproval.plan_id == plan_id)
+    with database.read() as session:
+        return session.scalar(query) or ""
 
 
 def queue_depth(database: Database) -> int:

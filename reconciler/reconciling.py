@@ -27,7 +27,7 @@ from reconciler.applying import ApplyLimits, Outcome, RetryPolicy, apply_changes
 from reconciler.leasing import EnvironmentBusy, LeaseKeeper, held_lease
 from reconciler.metering import LoopMetrics, NoMetrics
 from reconciler.planning import on_planning_thread
-from reconciler.recording import Note, Recorder, Subject, encode_ref
+from reconciler.recording import Note, Recorder, Subject, encode_ref, stored_plan_id
 from reconciler.sites import Sites, load_at
 from reconciler.trees import RepoTree
 from state.database import Clock, utc_now
@@ -200,8 +200,7 @@ class Reconciler:
             self.recorder.note(subject, Note("plan.replanned", subject.name, {"why": replanned}))
         if plan.policy.denied:
             return self._denied(plan, subject, replanned=replanned)
-        held = tuple(str(c.ref) for c in plan.changes if c.needs_approval)
-        ready = [c for c in plan.changes if not c.needs_approval]
+        held, ready = self._gate(plan, subject)
         if not ready:
             self._confirm(view, plan, subject, lease, run_id=None, skip=set())
             return Result("unchanged", plan.id, held=held, replanned=replanned)
@@ -209,6 +208,21 @@ class Reconciler:
             return Result("planned", plan.id, held=held, replanned=replanned)
         result = self._apply(view, plan, ready, subject, lease)
         return replace(result, held=held, replanned=replanned)
+
+    def _gate(self, plan: Plan, subject: Subject) -> tuple[tuple[str, ...], list[Change]]:
+        """Split the plan into held changes and changes to apply now.
+
+        Changes that need approval are held until a person approves this very plan id through
+        the tenant API; the approval then releases them, marked approved for the drivers. A
+        plan computed anew (another commit, a changed platform) needs its own approval.
+        """
+        approver = history.approved_by(self.store.database, stored_plan_id(plan.id))
+        if approver:
+            log.info("plan.approval_found", environment=subject.name, approved_by=approver)
+            released = [replace(c, approved=True) if c.needs_approval else c for c in plan.changes]
+            return (), released
+        held = tuple(str(c.ref) for c in plan.changes if c.needs_approval)
+        return held, [c for c in plan.changes if not c.needs_approval]
 
     def _apply(
         self,
