@@ -15,11 +15,10 @@ import threading
 from collections import Counter
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
-from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
-from simulators.serving import LoopbackServer
+from simulators.serving import LoopbackServer, ServedInThread
 
 KINDS = ("5xx", "timeout", "reset")
 HOP_BY_HOP = frozenset(
@@ -154,7 +153,7 @@ class ProxyHandler(BaseHTTPRequestHandler):
         """Quiet: the proxy reports through its counters."""
 
 
-class FaultProxy:
+class FaultProxy(ServedInThread):
     """An HTTP proxy on loopback in front of ``upstream`` that fails a share of requests.
 
     Args:
@@ -185,12 +184,6 @@ class FaultProxy:
         self.stopping = threading.Event()
         handler = type("BoundProxyHandler", (ProxyHandler,), {"proxy": self})
         self._server = LoopbackServer(("127.0.0.1", port), handler)
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
 
     @property
     def injected(self) -> Counter[str]:
@@ -201,28 +194,5 @@ class FaultProxy:
     def requests(self) -> int:
         return self.faults.requests
 
-    def start(self) -> FaultProxy:
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.stopping.set()
-        self._server.shutdown()
-        self._server.close_connections()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> FaultProxy:
-        return self.start()
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self.stop()
+    def _stopping(self) -> None:
+        self.stopping.set()  # stalled requests stop waiting, so shutdown need not wait for them

@@ -8,14 +8,13 @@ GitHub's API is served at the root (as ``https://api.github.com`` serves it), Gi
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlsplit
 
 from simulators.github import github, gitlab
 from simulators.github.records import Answer, Call, Comment, Injection, Records, Status
+from simulators.serving import LoopbackServer, ServedInThread
 
 _MAX_BODY = 4 * 1024 * 1024
 
@@ -86,53 +85,18 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(payload)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-
-class ForgeSimulator:
+class ForgeSimulator(ServedInThread):
     """A fake GitHub (at the root) and GitLab (under /api/v4) on one loopback port."""
 
     def __init__(self, *, port: int = 0) -> None:
         self.records = Records()
         handler = type("BoundHandler", (_Handler,), {"records": self.records})
-        self._server = _Server(("127.0.0.1", port), handler)
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        """GitHub's API base, e.g. ``http://127.0.0.1:41234``."""
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        self._server = LoopbackServer(("127.0.0.1", port), handler)
 
     @property
     def gitlab_url(self) -> str:
         """GitLab's API base, ``<url>/api/v4``."""
         return self.url + gitlab.PREFIX
-
-    def start(self) -> ForgeSimulator:
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> ForgeSimulator:
-        return self.start()
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # --- setting up ------------------------------------------------------------------------
 

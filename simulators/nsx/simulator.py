@@ -5,15 +5,13 @@ Tests, benchmarks and the demo use ``NsxSimulator``; see docs/simulators/nsx.md 
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from collections.abc import Mapping
-from types import TracebackType
 from typing import Any
 
 from simulators.nsx.server import Api, Handler, Injection
 from simulators.nsx.store import Store
-from simulators.serving import LoopbackServer
+from simulators.serving import LoopbackServer, ServedInThread
 
 TRANSPORT_ZONE = "/infra/sites/default/enforcement-points/default/transport-zones/overlay-tz"
 PREDEFINED: dict[str, dict[str, Any]] = {
@@ -33,7 +31,7 @@ PREDEFINED: dict[str, dict[str, Any]] = {
 }
 
 
-class NsxSimulator:
+class NsxSimulator(ServedInThread):
     """A fake NSX Manager serving the Policy API subset RXT Deploy uses, over plain HTTP.
 
     Seeded with the ``default`` domain, the tier-1 gateways in ``tier1s`` (``acme-t1``), the
@@ -60,7 +58,6 @@ class NsxSimulator:
         self._seed(tier1s, lb_services if lb_services is not None else {"acme-lb": "acme-t1"})
         handler = type("BoundHandler", (Handler,), {"api": self.api})
         self._server = LoopbackServer(("127.0.0.1", port), handler)
-        self._thread: threading.Thread | None = None
 
     def _seed(self, tier1s: tuple[str, ...], lb_services: Mapping[str, str]) -> None:
         self.store.external_paths.add(TRANSPORT_ZONE)
@@ -80,37 +77,6 @@ class NsxSimulator:
             self.store.seed(f"/infra/lb-services/{name}", body, system_owned=False)
         for path, body in PREDEFINED.items():
             self.store.seed(path, body)
-
-    @property
-    def url(self) -> str:
-        """The base URL, e.g. ``http://127.0.0.1:41234``; the API lives under /policy/api/v1."""
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> NsxSimulator:
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.close_connections()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> NsxSimulator:
-        return self.start()
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # --- test knobs ------------------------------------------------------------------------
 
