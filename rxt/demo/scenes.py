@@ -133,11 +133,7 @@ def pull_request(play: Play) -> None:
     stage = play.stage
     previewer = Previewer("acme", source=play.repo.mirror, observe=stage.sites, ledger=play.ledger)
     with GitHubReview(REPOSITORY, REVIEW, token=FORGE_TOKEN, base_url=stage.forge.url) as review:
-        # Previewer plans on the caller's thread; regorus engines must stay on the planning
-        # thread the reconcile loop uses, so the whole preview runs there.
-        previews = on_planning_thread(
-            previewer.preview, ReviewHead(REPOSITORY, REVIEW, head, base), review
-        )
+        previews = previewer.preview(ReviewHead(REPOSITORY, REVIEW, head, base), review)
     comments = stage.forge.comments(REPOSITORY, REVIEW)
     statuses = stage.forge.statuses(head)
     if len(comments) != 1 or [p.environment for p in previews] != ["staging"]:

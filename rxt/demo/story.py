@@ -24,7 +24,6 @@ from rxt.demo import scenes, show
 from rxt.demo.gitrepo import DemoRepository
 from rxt.demo.scenes import Play, SceneFailed
 from rxt.demo.stage import TENANT, Stage, certificate_paths, import_certificates, staged
-from rxt.demo.workarounds import release_policy_engines
 
 ENVIRONMENT = "staging"
 SITES = ("sddc-dfw", "nsx-dfw", "spot-dfw")
@@ -102,7 +101,6 @@ def run_demo(
     started = time.monotonic()
     console.rule("[bold]RXT Deploy demo: starting the platforms")
     with ExitStack() as stack:
-        stack.callback(release_policy_engines)
         # Rich shows one live display at a time: the start-up steps end before the scenes'
         # progress bars, while the stage itself stays up until this block ends.
         with show.steps(console) as step:
