@@ -22,12 +22,12 @@ from planner.loading import LoadedEnvironment
 from planner.plans import Plan, plan_environment
 from planner.rendering import render_placed
 from planner.views.json import plan_document
-from reconciler import events, history
+from reconciler import approvals, events, history
 from reconciler.applying import ApplyLimits, Outcome, RetryPolicy, apply_changes
 from reconciler.leasing import EnvironmentBusy, LeaseKeeper, held_lease
 from reconciler.metering import LoopMetrics, NoMetrics
 from reconciler.planning import on_planning_thread
-from reconciler.recording import Note, Recorder, Subject, encode_ref, stored_plan_id
+from reconciler.recording import Note, Recorder, Subject, encode_ref
 from reconciler.sites import Sites, load_at
 from reconciler.trees import RepoTree
 from state.database import Clock, utc_now
@@ -212,17 +212,26 @@ class Reconciler:
     def _gate(self, plan: Plan, subject: Subject) -> tuple[tuple[str, ...], list[Change]]:
         """Split the plan into held changes and changes to apply now.
 
-        Changes that need approval are held until a person approves this very plan id through
-        the tenant API; the approval then releases them, marked approved for the drivers. A
-        plan computed anew (another commit, a changed platform) needs its own approval.
+        Changes that need approval are held until an approval through the tenant API covers
+        them (``reconciler.approvals``); released ones are marked approved for the drivers.
         """
-        approver = history.approved_by(self.store.database, stored_plan_id(plan.id))
-        if approver:
-            log.info("plan.approval_found", environment=subject.name, approved_by=approver)
-            released = [replace(c, approved=True) if c.needs_approval else c for c in plan.changes]
-            return (), released
-        held = tuple(str(c.ref) for c in plan.changes if c.needs_approval)
-        return held, [c for c in plan.changes if not c.needs_approval]
+        release = approvals.released(
+            self.store.database, environment_id=subject.environment_id, plan=plan
+        )
+        if release.approved_by:
+            log.info(
+                "plan.approval_found", environment=subject.name, approved_by=release.approved_by
+            )
+        ready: list[Change] = []
+        held: list[str] = []
+        for change in plan.changes:
+            if not change.needs_approval:
+                ready.append(change)
+            elif release.covers(change):
+                ready.append(replace(change, approved=True))
+            else:
+                held.append(str(change.ref))
+        return tuple(held), ready
 
     def _apply(
         self,

@@ -67,6 +67,11 @@ class ForgeConfig(_Model):
     api_url: str = Field(default="", description="'' is the public service's API.")
     token: str = ""
     token_env: str = Field(default="", description="The environment variable holding the token.")
+    on_stale_merge: Literal["hold", "apply"] = Field(
+        default="hold",
+        description="When the plan at a merge is not the previewed one: hold its changes until "
+        "a person approves the new plan (hold), or apply the new plan at once (apply).",
+    )
 
     def resolved_token(self) -> str:
         """The token, from the file or from ``token_env``.

@@ -86,13 +86,10 @@ class Engine:
         self.sites = sites
         self.settings = settings or EngineSettings()
         self.metrics = metrics or NoMetrics()
-        self.sources = {source.name: source for source in sources}
+        self.sources: dict[str, Source] = {}
         self.targets: dict[str, Target] = {}
         for source in sources:
-            for env in source.environments:
-                url = source.mirror.url
-                target = Target(source.tenant, env, source.mirror, url, source.branch)
-                self.targets[item_key(source.tenant, env)] = target
+            self.add_source(source)
         opts = self.settings.options
         self.reconciler = Reconciler(store, sites, options=opts, metrics=self.metrics)
         notifier = Notifier(store.catalog, urls=list(self.settings.notify))
@@ -134,6 +131,14 @@ class Engine:
             forge=ForgeAccess.configured(config.forge),
         )  # fmt: skip
         return cls(store, connect(config), sources, settings=settings, metrics=metrics)
+
+    def add_source(self, source: Source) -> None:
+        """Follow ``source`` and its environments from now on; a source of the same name is
+        replaced. Workers look targets up per item, so a running engine picks it up at once."""
+        self.sources[source.name] = source
+        for env in source.environments:
+            target = Target(source.tenant, env, source.mirror, source.mirror.url, source.branch)
+            self.targets[item_key(source.tenant, env)] = target
 
     # -- intake ---------------------------------------------------------------------------------
 
