@@ -104,6 +104,33 @@ def _disks(spec: Mapping[str, object]) -> list[dict[str, Any]]:
     return [d for d in disks if isinstance(d, dict) and isinstance(d.get("sizeGiB"), int)]
 
 
+def _power_cycle(want: DesiredResource, found: ObservedResource) -> str:
+    """Why updating a running VM to ``want`` needs it powered off and on, or ''.
+
+    vSphere shrinks nothing in a running guest and grows CPU or memory only where hot add is
+    on; the driver reads hot add into ``status``. A snapshot without it counts as off, so the
+    change is held rather than failing at apply time.
+    """
+    if want.ref.kind != "VirtualMachine" or want.ref.platform.value != "vsphere":
+        return ""
+    on = "poweredOn"
+    if found.spec.get("powerState") != on or want.spec.get("powerState") != on:
+        return ""
+    reasons = []
+    for field_name, hot_add, label in (("cpu", "cpuHotAdd", "CPUs"),
+                                       ("memoryMiB", "memoryHotAdd", "memory")):  # fmt: skip
+        before, after = found.spec.get(field_name), want.spec.get(field_name)
+        if not isinstance(before, int) or not isinstance(after, int) or before == after:
+            continue
+        if after < before:
+            reasons.append(f"{label} shrink from {before} to {after}")
+        elif not found.status.get(hot_add):
+            reasons.append(f"{label} grow from {before} to {after} without hot add")
+    if not reasons:
+        return ""
+    return f"{' and '.join(reasons)}: the running VM needs a power cycle"
+
+
 def _touches(diffs: Sequence[FieldDiff], path: str) -> bool:
     return any(
         d.path == path or d.path.startswith(path + ".") or path.startswith(d.path + ".")
@@ -134,7 +161,11 @@ def _changed(
             Action.REPLACE, want.ref, want.owner, desired=want, observed=found, diffs=diffs,
             needs_approval=_approval(want.ref.kind, sync), reason=reason,
         )  # fmt: skip
-    return Change(Action.UPDATE, want.ref, want.owner, desired=want, observed=found, diffs=diffs)
+    cycle = _power_cycle(want, found)
+    return Change(
+        Action.UPDATE, want.ref, want.owner, desired=want, observed=found, diffs=diffs,
+        needs_approval=bool(cycle), reason=cycle,
+    )  # fmt: skip
 
 
 def _conflict(want: DesiredResource, found: ObservedResource) -> Change:

@@ -175,3 +175,57 @@ def test_removing_and_carrying_paths_never_touches_the_input() -> None:
     assert carry_over(spec, {"a": {"b": 9}}, ["a.b"]) == {"a": {"b": 9, "c": 2}}
     assert carry_over(spec, {"a": {}}, ["a.b"]) == {"a": {"c": 2}}
     assert spec == {"a": {"b": 1, "c": 2}}
+
+
+VM = ResourceRef(Platform.VSPHERE, "VirtualMachine", "db-0", "acme-prod")
+VM_SPEC: dict[str, Any] = {"cpu": 2, "memoryMiB": 4096, "powerState": "poweredOn"}
+
+
+def _running_vm(spec: dict[str, Any], *, hot_add: bool) -> ObservedResource:
+    status = {"cpuHotAdd": hot_add, "memoryHotAdd": hot_add}
+    return ObservedResource(ref=VM, owner=OWNER, spec=spec, status=status)
+
+
+@pytest.mark.parametrize(
+    ("change", "hot_add", "reason"),
+    [
+        ({"cpu": 1}, True, "CPUs shrink from 2 to 1"),
+        ({"memoryMiB": 2048}, True, "memory shrink from 4096 to 2048"),
+        ({"cpu": 4}, False, "CPUs grow from 2 to 4 without hot add"),
+        ({"memoryMiB": 8192}, False, "memory grow from 4096 to 8192 without hot add"),
+        ({"cpu": 1, "memoryMiB": 8192}, False, "CPUs shrink from 2 to 1 and memory grow"),
+    ],
+)
+def test_a_running_vm_that_needs_a_power_cycle_is_held_for_approval(
+    change: dict[str, Any], hot_add: bool, reason: str
+) -> None:
+    """The power cycle is found at plan time, so the change waits for a person instead of
+    failing with PowerCycleRequired when the driver meets it."""
+    [planned] = run(
+        [want({**VM_SPEC, **change}, ref=VM)], [_running_vm(VM_SPEC, hot_add=hot_add)]
+    ).changes
+    assert (planned.action, planned.needs_approval) == (Action.UPDATE, True)
+    assert planned.reason.startswith(reason)
+    assert planned.reason.endswith("the running VM needs a power cycle")
+
+
+@pytest.mark.parametrize(
+    ("change", "observed_power"),
+    [
+        ({"cpu": 4, "memoryMiB": 8192}, "poweredOn"),  # hot add covers growth
+        ({"cpu": 1}, "poweredOff"),  # a stopped VM is reconfigured before it is started
+        ({"annotation": "x"}, "poweredOn"),  # no CPU or memory change
+    ],
+)
+def test_a_vm_change_without_a_power_cycle_needs_no_approval(
+    change: dict[str, Any], observed_power: str
+) -> None:
+    observed = _running_vm({**VM_SPEC, "powerState": observed_power}, hot_add=True)
+    [planned] = run([want({**VM_SPEC, **change}, ref=VM)], [observed]).changes
+    assert (planned.action, planned.needs_approval, planned.reason) == (Action.UPDATE, False, "")
+
+
+def test_a_snapshot_without_hot_add_facts_counts_as_no_hot_add() -> None:
+    observed = ObservedResource(ref=VM, owner=OWNER, spec=VM_SPEC)
+    [planned] = run([want({**VM_SPEC, "cpu": 4}, ref=VM)], [observed]).changes
+    assert planned.needs_approval

@@ -4,6 +4,7 @@ a no-op second reconcile; then hand edits in vcsim and Kubernetes, reported and 
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import os
 from typing import Any
@@ -12,23 +13,25 @@ import httpx
 import pytest
 from kubernetes import client as k8s
 from pyVmomi import vim
+from sqlalchemy import select
 
 from core.resources import Platform
 from reconciler.drifting import DriftChecker
 from reconciler.reconciling import Reconciler
+from reconciler.recording import stored_plan_id
 from reconciler.sites import Sites
 from reconciler.wiring.deliveries import StoreDeliveryLog
 from reconciler.wiring.engine import Engine, EngineSettings, Source
 from rxt.api import create_app
 from rxt.api.serving import running_in_thread
 from simulators.kubernetes import FakeApiServer
-from state.models import DriftStatus
+from state.models import DriftStatus, PlanApproval, Tenant
 from state.store import Store
 from state.verifying import verify_chains
 from tests.conftest import free_port
 from tests.reconciler import payloads
 from tests.reconciler.conftest import SIM_OPTIONS
-from tests.reconciler.envrepo import EnvRepo
+from tests.reconciler.envrepo import DB, EnvRepo, db_yaml
 
 pytestmark = pytest.mark.slow
 _numbers = itertools.count()
@@ -149,3 +152,37 @@ def test_hand_edits_in_vcsim_and_kubernetes_show_with_field_diffs_and_heal_rever
     assert found["kubernetes:Deployment"].spec["spec"]["replicas"] == 2
     assert DriftChecker(reconciler).check(sim_repo.target()).status is DriftStatus.OK
     assert Platform.VSPHERE in {p for p, _ in sim_sites.drivers}
+
+
+def _approve(store: Store, plan_id: str) -> None:
+    with store.database.write() as session:
+        tenant = session.scalars(select(Tenant).where(Tenant.name == "acme")).one()
+        session.add(
+            PlanApproval(
+                plan_id=stored_plan_id(plan_id), tenant_id=tenant.id, approved_by="ops@acme",
+                reason="a short outage of db-0 is fine now", approved_at=dt.datetime.now(dt.UTC),
+            )
+        )  # fmt: skip
+
+
+def test_shrinking_a_running_vm_waits_for_approval_then_power_cycles_it_on_vcsim(
+    store: Store, sim_sites: Sites, sim_repo: EnvRepo
+) -> None:
+    """The power cycle is found when planning: the change is held (the VM keeps running as it
+    is) instead of failing with PowerCycleRequired, and an approval lets the driver stop,
+    reconfigure and start the VM."""
+    reconciler = Reconciler(store, sim_sites, options=SIM_OPTIONS)
+    assert reconciler.reconcile(sim_repo.target(), sim_repo.initial()).status == "succeeded"
+    smaller = sim_repo.push({DB: db_yaml(cpu=1)})
+
+    held = reconciler.reconcile(sim_repo.target(), smaller)
+
+    [vm_ref] = held.held
+    assert (held.status, held.failed) == ("unchanged", ())
+    vm = observed_by_kind(sim_sites, sim_repo, reconciler, smaller)["vsphere:VirtualMachine"]
+    assert (vm.spec["cpu"], vm.spec["powerState"]) == (2, "poweredOn")
+    _approve(store, held.plan_id)
+    released = reconciler.reconcile(sim_repo.target(), smaller)
+    assert (released.status, released.held, released.failed) == ("succeeded", (), ())
+    vm = observed_by_kind(sim_sites, sim_repo, reconciler, smaller)["vsphere:VirtualMachine"]
+    assert (str(vm.ref), vm.spec["cpu"], vm.spec["powerState"]) == (vm_ref, 1, "poweredOn")
