@@ -1,5 +1,6 @@
 """The engine's configuration file (YAML): repositories and their environments, platform
-connections by site name, Vault, the forge previews post to, notifications, workers. Read by
+connections by site name, Vault, the forge previews post to (engine-wide or per repository),
+notifications, workers, and how often registered repositories are adopted. Read by
 ``rxt serve --config``.
 
 Pydantic stops here, at the boundary; the engine is built from the checked model
@@ -21,17 +22,6 @@ from core.logs import register_secret
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class RepositoryConfig(_Model):
-    url: str = Field(description="The remote: https://, ssh://, file:// or a local path.")
-    name: str = Field(description="owner/name, as webhooks name the repository.")
-    tenant: str
-    branch: str = "main"
-    environments: list[str] = Field(min_length=1)
-    webhook_secrets: list[str] = Field(default_factory=list)
-    token: str = ""
-    poll_seconds: float = Field(default=0, ge=0, description="0: rely on webhooks only.")
 
 
 class KubernetesConnection(_Model):
@@ -90,6 +80,20 @@ class ForgeConfig(_Model):
         return token
 
 
+class RepositoryConfig(_Model):
+    url: str = Field(description="The remote: https://, ssh://, file:// or a local path.")
+    name: str = Field(description="owner/name, as webhooks name the repository.")
+    tenant: str
+    branch: str = "main"
+    environments: list[str] = Field(min_length=1)
+    webhook_secrets: list[str] = Field(default_factory=list)
+    token: str = ""
+    poll_seconds: float = Field(default=0, ge=0, description="0: rely on webhooks only.")
+    forge: ForgeConfig | None = Field(
+        default=None, description="Where this repository's previews post; None: the engine's."
+    )
+
+
 class EngineConfig(_Model):
     """The whole file."""
 
@@ -103,6 +107,12 @@ class EngineConfig(_Model):
     notify: list[str] = Field(default_factory=list, description="Chat webhook URLs.")
     workers: int = Field(default=2, ge=1, le=64)
     drift_schedule: bool = True
+    registrations_refresh_seconds: float = Field(
+        default=30,
+        ge=0,
+        description="How often repositories registered through the tenant API are read and "
+        "adopted; 0: they are not adopted.",
+    )
 
 
 def _secrets(config: EngineConfig) -> list[str]:
@@ -110,7 +120,8 @@ def _secrets(config: EngineConfig) -> list[str]:
     found += [c.password for c in config.vsphere.values()]
     found += [c.password for c in config.nsx.values()]
     found += [config.vault.token] if config.vault else []
-    found += [config.forge.token] if config.forge and config.forge.token else []
+    forges = [config.forge, *(r.forge for r in config.repositories)]
+    found += [forge.token for forge in forges if forge is not None and forge.token]
     return found
 
 

@@ -32,7 +32,7 @@ from reconciler.sites import Sites
 from reconciler.webhooks import Ping, Push, Repository, ReviewRequest
 from reconciler.wiring.config import EngineConfig
 from reconciler.wiring.connections import close_all, connect
-from reconciler.wiring.reviews import ForgeAccess, PostedPreviews
+from reconciler.wiring.reviews import ForgeAccess, Forges, PostedPreviews
 from reconciler.workers import DRIFT, PREVIEW, RECONCILE, Worker, WorkerOptions, item_key
 from state.store import Store
 
@@ -68,6 +68,8 @@ class EngineSettings:
     drift_schedule: bool = True
     relay: RelaySettings | None = None
     forge: ForgeAccess | None = None
+    # Repository name -> its own forge, overriding ``forge`` for that repository's previews.
+    forges: Mapping[str, ForgeAccess] = field(default_factory=dict)
 
 
 class Engine:
@@ -97,8 +99,10 @@ class Engine:
             self.reconciler, notifier=notifier, metrics=self.metrics, holder=opts.holder
         )
         self.schedule = DriftSchedule(self.enqueue_drift)
-        forge = self.settings.forge
-        self.previews = PostedPreviews(forge, sites=sites) if forge else None
+        self.forges = Forges(self.settings.forge, dict(self.settings.forges))
+        self.previews = (
+            PostedPreviews(self.forges, sites=sites) if self.forges.configured() else None
+        )
         self.results: list[Result] = []
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -129,6 +133,8 @@ class Engine:
             workers=config.workers, options=Options(holder=holder), notify=config.notify,
             drift_schedule=config.drift_schedule, relay=relay,
             forge=ForgeAccess.configured(config.forge),
+            forges={r.name: own for r in config.repositories
+                    if (own := ForgeAccess.configured(r.forge)) is not None},
         )  # fmt: skip
         return cls(store, connect(config), sources, settings=settings, metrics=metrics)
 
@@ -159,7 +165,7 @@ class Engine:
         elif isinstance(event, ReviewRequest) and event.action in _PREVIEW_ACTIONS:
             review = {"commit": event.head_sha, "review": event.number,
                       "repository": source.name, "base_ref": event.base_ref}  # fmt: skip
-            if self.previews is None:
+            if self.forges.of(source.name) is None:
                 self._enqueue_all(source, PREVIEW, review)
             else:
                 # One item per review: the previewer covers every environment the review touches.
@@ -196,12 +202,12 @@ class Engine:
         """Plan a review's head, never applying it; post it when a forge is configured."""
         commit = str(payload.get("commit", ""))
         self.fetch_commit(target, commit)
-        if self.previews is None:
+        repository = str(payload.get("repository", ""))
+        if self.previews is None or self.forges.of(repository) is None:
             return self.reconciler.preview(target, commit)
         mirror = self._mirror(target)
         base_ref = str(payload.get("base_ref", ""))
         base = (mirror.head(base_ref) or "") if base_ref else ""
-        repository = str(payload.get("repository", ""))
         head = ReviewHead(repository, int(payload.get("review", 0)), commit, base)
         return self.previews.preview(target.tenant, mirror, head)
 

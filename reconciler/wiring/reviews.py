@@ -1,11 +1,14 @@
 """Pull request previews in the engine: the forge they post to (the ``forge`` section of the
-configuration) and the run of ``Previewer`` for one review. ``Engine.handle_preview`` calls it.
+configuration, or a repository's own) and the run of ``Previewer`` for one review.
+``Engine.handle_preview`` calls it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
+from core.errors import ConfigError
 from core.logs import get_logger
 from reconciler.forges import GitHubReview, GitLabReview, open_review
 from reconciler.mirrors import RepositoryMirror
@@ -41,6 +44,21 @@ class ForgeAccess:
         )
 
 
+@dataclass(frozen=True)
+class Forges:
+    """The forge each repository's previews post to: its own when it names one, else the
+    engine-wide one; None for a repository with neither."""
+
+    default: ForgeAccess | None = None
+    repositories: Mapping[str, ForgeAccess] = field(default_factory=dict)
+
+    def of(self, repository: str) -> ForgeAccess | None:
+        return self.repositories.get(repository, self.default)
+
+    def configured(self) -> bool:
+        return self.default is not None or bool(self.repositories)
+
+
 class PostedPreviews:
     """Plans a review's head (no lease, no apply), posts the sticky comments and the commit
     status, and keeps the previewed plans in a ledger.
@@ -50,9 +68,13 @@ class PostedPreviews:
     """
 
     def __init__(
-        self, forge: ForgeAccess, *, sites: Sites, ledger: PreviewLedger | None = None
+        self,
+        forge: ForgeAccess | Forges,
+        *,
+        sites: Sites,
+        ledger: PreviewLedger | None = None,
     ) -> None:
-        self.forge = forge
+        self.forges = forge if isinstance(forge, Forges) else Forges(forge)
         self.sites = sites
         self.ledger = ledger or MemoryLedger()
 
@@ -61,10 +83,17 @@ class PostedPreviews:
 
         Raises:
             PlatformError: the forge refused or failed; a TransientError is worth a retry.
-            ConfigError: an environment names a site the engine has no connection for.
+            ConfigError: an environment names a site the engine has no connection for, or no
+                forge is configured for the repository.
         """
+        forge = self.forges.of(head.repository)
+        if forge is None:
+            raise ConfigError(
+                f"repository {head.repository}: no forge to post its previews to",
+                hint="add a forge section to the repository or to the engine configuration",
+            )
         previewer = Previewer(tenant, source=mirror, observe=self.sites, ledger=self.ledger)
-        with self.forge.open(head.repository, head.number) as review:
+        with forge.open(head.repository, head.number) as review:
             previews = previewer.preview(head, review)
         log.info("preview.posted", tenant=tenant, repository=head.repository,
                  review=head.number, environments=len(previews))  # fmt: skip
