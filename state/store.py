@@ -15,6 +15,7 @@ from state.database import Clock, Database, check_connection, open_database, utc
 from state.leases import Leases
 from state.migrating import upgrade
 from state.outbox import Outbox
+from state.previews import PreviewStore
 from state.queue import WorkQueue
 from state.runs import Runs
 
@@ -29,6 +30,7 @@ class Store:
     catalog: Catalog
     leases: Leases
     outbox: Outbox
+    previews: PreviewStore
     queue: WorkQueue
     runs: Runs
 
@@ -71,6 +73,7 @@ def build_store(
         catalog=Catalog(database, clock=clock),
         leases=Leases(database, clock=clock),
         outbox=Outbox(database, clock=clock),
+        previews=PreviewStore(database, clock=clock),
         queue=WorkQueue(database, clock=clock),
         runs=Runs(database, clock=clock),
     )

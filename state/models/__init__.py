@@ -22,6 +22,7 @@ from state.models.deployments import (
     RunStatus,
     Tenant,
 )
+from state.models.previews import MergeVerdictRow, PreviewedPlan, ReviewMerge
 
 __all__ = [
     "ApiToken",
@@ -35,11 +36,14 @@ __all__ = [
     "Environment",
     "IdempotencyRecord",
     "Lease",
+    "MergeVerdictRow",
     "OutboxEvent",
     "Plan",
     "PlanApproval",
+    "PreviewedPlan",
     "Repository",
     "RepositoryRegistration",
+    "ReviewMerge",
     "Revision",
     "Run",
     "RunStatus",
