@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -68,19 +70,33 @@ def _exit(result: Result) -> int:
     return 0 if result.status in {"succeeded", "unchanged", "planned"} else 1
 
 
-def apply_command(
-    environment: Annotated[str, typer.Argument(metavar="ENV", help="tenant/name")],
-    config: Annotated[Path, typer.Option(help="The engine configuration file (YAML).")],
-    commit: Annotated[str, typer.Option(help="Apply this commit, not the branch head.")] = "",
-    plan: Annotated[str, typer.Option(help="A saved plan id that must still match.")] = "",
-) -> None:
+@contextmanager
+def _configured_engine(config: Path, *, holder: str) -> Iterator[Engine]:
+    """The engine of ``config`` on the configured store, stopped and closed afterwards; an
+    ``RxtError`` inside becomes the CLI's error message and exit code."""
     try:
         store = open_configured_store()
     except RxtError as error:
         raise fail(error) from error
     engine: Engine | None = None
     try:
-        engine = Engine.from_config(load_config(config), store, holder="rxt-apply")
+        engine = Engine.from_config(load_config(config), store, holder=holder)
+        yield engine
+    except RxtError as error:
+        raise fail(error) from error
+    finally:
+        if engine is not None:
+            engine.stop()
+        store.close()
+
+
+def apply_command(
+    environment: Annotated[str, typer.Argument(metavar="ENV", help="tenant/name")],
+    config: Annotated[Path, typer.Option(help="The engine configuration file (YAML).")],
+    commit: Annotated[str, typer.Option(help="Apply this commit, not the branch head.")] = "",
+    plan: Annotated[str, typer.Option(help="A saved plan id that must still match.")] = "",
+) -> None:
+    with _configured_engine(config, holder="rxt-apply") as engine:
         target = _target(engine, environment, config)
         if commit:
             engine.fetch_commit(target, commit)
@@ -88,12 +104,6 @@ def apply_command(
         else:
             payload = {"plan_id": plan, "trigger": "manual"}
             result = engine.handle_reconcile(target, payload)
-    except RxtError as error:
-        raise fail(error) from error
-    finally:
-        if engine is not None:
-            engine.stop()
-        store.close()
     _print(result)
     raise typer.Exit(_exit(result))
 
@@ -114,23 +124,11 @@ def diff_command(
     ),
     no_color: Annotated[bool, typer.Option("--no-color", help="Plain text output.")] = False,
 ) -> None:
-    try:
-        store = open_configured_store()
-    except RxtError as error:
-        raise fail(error) from error
-    engine: Engine | None = None
-    try:
-        engine = Engine.from_config(load_config(config), store, holder="rxt-diff")
+    with _configured_engine(config, holder="rxt-diff") as engine:
         target = _target(engine, environment, config)
         if commit:
             engine.fetch_commit(target, commit)
         plan = engine.reconciler.preview(target, commit or engine.head_commit(target, ""))
-    except RxtError as error:
-        raise fail(error) from error
-    finally:
-        if engine is not None:
-            engine.stop()
-        store.close()
     typer.echo(render(plan, output.value, color=use_color(no_color)), nl=False)
     code = EXIT_DENIED if plan.policy.denied else (EXIT_CHANGES if plan.has_changes else 0)
     raise typer.Exit(code)
