@@ -1,8 +1,10 @@
 """Reads of the state store the loop needs beyond its own API: the last applied commit, the
-latest drift report, pending work of an environment, and an applied reference decoded.
+latest drift report, pending work of an environment, recent approvals and applies, and an
+applied reference decoded.
 
-Called by ``reconciler.drifting``, ``reconciler.scheduling`` and ``rxt drift``. These are plain
-reads of state tables; ``state`` could own them later (see docs/reconciler.md).
+Called by ``reconciler.drifting``, ``reconciler.scheduling``, ``reconciler.approvals`` and
+``rxt drift``. These are plain reads of state tables; ``state`` could own them later (see
+docs/reconciler.md).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from sqlalchemy import func, select
 from core.resources import Platform, ResourceRef
 from state.database import Database
 from state.models import (
+    AuditEntry,
     DriftReport,
     DriftStatus,
     Environment,
@@ -87,11 +90,64 @@ def pending(database: Database, *, kind: str, key: str) -> int:
         return int(count or 0)
 
 
-def approved_by(database: Database, plan_id: str) -> str:
-    """Who approved the stored plan ``plan_id`` (through the tenant API), or ``""``."""
-    query = select(PlanApproval.approved_by).where(PlanApproval.plan_id == plan_id)
+@dataclass(frozen=True)
+class ApprovalView:
+    """One approval through the tenant API and the body of the plan it approved."""
+
+    approved_by: str
+    approved_at: dt.datetime
+    body: dict[str, Any]
+
+
+def approvals_since(
+    database: Database, *, environment_id: int, since: dt.datetime
+) -> list[ApprovalView]:
+    """Approvals of the environment's plans given at or after ``since``, oldest first.
+
+    Only approvals recorded under the environment's own tenant count, even though the API
+    already refuses another tenant's plan: a row written any other way releases nothing.
+    """
+    query = (
+        select(PlanApproval.approved_by, PlanApproval.approved_at, Plan.body)
+        .join(Plan, Plan.id == PlanApproval.plan_id)
+        .join(Environment, Environment.id == Plan.environment_id)
+        .where(
+            Plan.environment_id == environment_id,
+            PlanApproval.tenant_id == Environment.tenant_id,
+            PlanApproval.approved_at >= since,
+        )
+        .order_by(PlanApproval.approved_at, PlanApproval.id)
+    )
     with database.read() as session:
-        return session.scalar(query) or ""
+        return [ApprovalView(row[0], row[1], dict(row[2])) for row in session.execute(query)]
+
+
+def applied_since(
+    database: Database, *, environment_id: int, since: dt.datetime, addresses: set[str]
+) -> dict[str, dt.datetime]:
+    """When each of ``addresses`` was last applied in the environment at or after ``since``,
+    read from the ``resource.applied`` audit entries of the environment's plans."""
+    if not addresses:
+        return {}
+    query = (
+        select(AuditEntry.object, func.max(AuditEntry.at))
+        .join(Plan, Plan.id == AuditEntry.plan_id)
+        .where(
+            Plan.environment_id == environment_id,
+            AuditEntry.action == "resource.applied",
+            AuditEntry.object.in_(sorted(addresses)),
+            AuditEntry.at >= since,
+        )
+        .group_by(AuditEntry.object)
+    )
+    with database.read() as session:
+        return {str(row[0]): _aware(row[1]) for row in session.execute(query)}
+
+
+def _aware(value: dt.datetime | str) -> dt.datetime:
+    # An aggregate over a UTC column comes back naive (or as text) on SQLite.
+    stamp = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.UTC)
 
 
 def queue_depth(database: Database) -> int:
