@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from core.errors import StateError
 from state.database import Clock, Database, utc_now
@@ -49,18 +50,7 @@ class WorkQueue:
         """Add a work item, ready at ``run_at`` (now by default); returns its id."""
         now = self.clock()
         with self.database.write() as session:
-            item = WorkItem(
-                kind=kind,
-                key=key,
-                payload=dict(payload or {}),
-                status=WorkStatus.READY,
-                run_at=run_at or now,
-                attempts=0,
-                created_at=now,
-            )
-            session.add(item)
-            session.flush()
-            return item.id
+            return add_item(session, kind, key=key, payload=payload, now=now, run_at=run_at)
 
     def claim(
         self, *, worker: str, limit: int = 1, hold: dt.timedelta = dt.timedelta(minutes=5)
@@ -111,6 +101,31 @@ class WorkQueue:
             if item is None:
                 raise StateError(f"work item {item_id} does not exist")
             return item.status
+
+
+def add_item(
+    session: Session,
+    kind: str,
+    *,
+    key: str,
+    payload: Mapping[str, Any] | None,
+    now: dt.datetime,
+    run_at: dt.datetime | None = None,
+) -> int:
+    """Add a work item within the caller's write transaction, so it commits with the write that
+    asked for it (an approval and the reconcile it starts); returns its id."""
+    item = WorkItem(
+        kind=kind,
+        key=key,
+        payload=dict(payload or {}),
+        status=WorkStatus.READY,
+        run_at=run_at or now,
+        attempts=0,
+        created_at=now,
+    )
+    session.add(item)
+    session.flush()
+    return item.id
 
 
 def _held(item: WorkItem | None, item_id: int, worker: str) -> WorkItem:

@@ -1,6 +1,6 @@
 """What one tenant may see and do through the API, every query scoped to its tenant id:
 registrations, environments with their sync and drift status, plans, runs, drift reports, and
-plan approvals recorded in the audit chain. ``rxt.api.tenants`` calls it.
+plan approvals recorded in the audit chain with the work they queue. ``rxt.api.tenants`` calls it.
 
 An object of another tenant is simply not found, so callers answer 404 and never learn it exists.
 """
@@ -29,6 +29,7 @@ from state.models import (
     RepositoryRegistration,
     Run,
 )
+from state.queue import add_item
 from state.tenant_views import (
     Page,
     approval_doc,
@@ -58,6 +59,17 @@ class Registration:
     credentials_ref: Mapping[str, Any] | None = None
     notify_url: str | None = None
     environments: Mapping[str, str] = field(default_factory=dict)  # name -> folder in the repo
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """Work an approval queues for the approved plan's environment: a work item of ``kind``,
+    keyed by ``key`` applied to the environment's name (the queue's keys belong to the engine),
+    with ``payload`` and the plan's id."""
+
+    kind: str
+    key: Callable[[str], str]
+    payload: Mapping[str, Any] = field(default_factory=dict)
 
 
 class Tenancy:
@@ -232,11 +244,21 @@ class Tenancy:
     # -- approvals -----------------------------------------------------------------------------
 
     def approve(
-        self, tenant_id: int, plan_id: str, *, tenant: str, actor: str, reason: str
+        self,
+        tenant_id: int,
+        plan_id: str,
+        *,
+        tenant: str,
+        actor: str,
+        reason: str,
+        follow_up: FollowUp | None = None,
     ) -> dict[str, Any] | None:
-        """Record who approved a plan that needs approval and why, with its audit entry.
+        """Record who approved a plan that needs approval and why, with its audit entry, and
+        queue ``follow_up`` for the plan's environment, all in one transaction: an approval
+        never stands without its work item, nor the item without the approval.
 
-        Returns ``None`` when the tenant has no such plan.
+        Returns ``None`` when the tenant has no such plan; else the approval, with
+        ``workItemId`` when work was queued.
 
         Raises:
             Conflict: the plan needs no approval, or was approved already.
@@ -255,9 +277,23 @@ class Tenancy:
                 record = AuditRecord(actor, "plan.approved", f"plan/{plan_id}", commit=plan.commit,
                                      plan_id=plan_id, details={"reason": reason})  # fmt: skip
                 self.audit.append_in(session, tenant, [record])
-                return approval_doc(row)
+                doc = approval_doc(row)
+                if follow_up is not None:
+                    doc["workItemId"] = self._follow(session, plan, follow_up)
+                return doc
         except IntegrityError as error:
             raise Conflict(f"plan {plan_id} is already approved", hint="read the plan") from error
+
+    def _follow(self, session: Session, plan: Plan, follow_up: FollowUp) -> int:
+        environment = session.get(Environment, plan.environment_id)
+        if environment is None:  # the plan's foreign key makes this impossible
+            raise StateError(
+                f"plan {plan.id} names environment {plan.environment_id}, which does not exist",
+                hint="the database's foreign keys are off or were bypassed; check the store",
+            )
+        payload = {**follow_up.payload, "plan_id": plan.id}
+        key = follow_up.key(environment.name)
+        return add_item(session, follow_up.kind, key=key, payload=payload, now=self.clock())
 
     def audit_page(self, tenant: str, *, cursor: str = "", limit: int = 50) -> Page:
         """The tenant's audit chain, newest first."""

@@ -8,6 +8,7 @@ the caller's tenant, so another tenant's ids answer 404 exactly as missing ones 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
@@ -31,7 +32,7 @@ from rxt.api.access import (
 from rxt.api.urls import UrlRefused
 from state.access import Principal, Role, scope_violations
 from state.audit import AuditRecord
-from state.tenancy import Conflict, Registration
+from state.tenancy import Conflict, FollowUp, Registration
 from state.tenant_views import Page
 
 router = APIRouter(prefix="/api/v1", tags=["tenant"])
@@ -307,16 +308,24 @@ def _trigger(
     return idempotent(request, principal, {"id": environment_id, **body.model_dump()}, produce)
 
 
-@router.post("/plans/{plan_id}/approvals", status_code=201, summary="Approve a plan")
+@router.post(
+    "/plans/{plan_id}/approvals", status_code=201, summary="Approve a plan and queue its reconcile"
+)
 def approve_plan(
     request: Request, plan_id: str, body: ApprovalBody, principal: Admin
 ) -> JSONResponse:
+    # The approval queues a reconcile of the plan's environment in its own transaction, so the
+    # held changes it releases are applied now, not at the next push; the engine applies an
+    # approval's reconcile even where sync.auto is off (only pushes wait for auto).
+    payload = {"trigger": "approval", "requested_by": principal.actor}
+    follow_up = FollowUp(RECONCILE, key=partial(item_key, principal.tenant), payload=payload)
+
     def produce() -> tuple[int, dict[str, Any]]:
         api = services(request).tenancy
         try:
             doc = api.approve(
-                tenant_id_of(principal), plan_id,
-                tenant=principal.tenant, actor=principal.actor, reason=body.reason,
+                tenant_id_of(principal), plan_id, tenant=principal.tenant,
+                actor=principal.actor, reason=body.reason, follow_up=follow_up,
             )  # fmt: skip
         except Conflict as error:
             raise ApiProblem(409, "conflict", error.render()) from error

@@ -26,7 +26,7 @@ from reconciler.recording import stored_plan_id
 from state.models import Environment, Plan, PlanApproval
 from state.store import Store
 from tests.reconciler.conftest import fake_sites
-from tests.reconciler.envrepo import DB, WEB, EnvRepo, db_yaml, web_yaml
+from tests.reconciler.envrepo import DB, WEB, EnvRepo, db_yaml, environment_yaml, web_yaml
 
 CACHE = "apps/cache/deploy.yaml"
 
@@ -204,3 +204,28 @@ def test_a_stored_change_has_the_identity_of_the_change_and_another_spec_another
     edited = [{**c, "after": {**c["after"], "edited": True}} for c in stored if c["after"]]
     assert not {stored_identity(c) for c in edited} & {change_identity(c) for c in plan.changes}
     assert plan_document(plan)["changes"][0]["address"] == stored[0]["address"]
+
+
+def test_an_approvals_reconcile_applies_where_auto_sync_is_off_and_notes_a_stale_plan(
+    env_repo: EnvRepo, reconciler: Reconciler, world: FakeWorld, store: Store
+) -> None:
+    """What the engine does with the work item an approval queues (``trigger: approval`` and
+    the approved plan's id as the saved plan)."""
+    reconciler.reconcile(env_repo.target(), env_repo.initial())
+    manual = environment_yaml(
+        "acme", "prod", namespace=env_repo.namespace, folder=env_repo.folder
+    ).replace("auto: true", "auto: false")
+    pushed = reconciler.reconcile(
+        env_repo.target(), env_repo.push({"environment.yaml": manual, DB: None})
+    )
+    assert pushed.status == "planned", pushed
+    _approve(store, pushed.plan_id, by="alice@acme")
+    head = env_repo.push({"apps/web/NOTES.md": "a later commit\n"})
+
+    done = reconciler.reconcile(
+        env_repo.target(), head, saved_plan=stored_plan_id(pushed.plan_id), trigger="approval"
+    )
+
+    assert (done.status, done.held) == ("succeeded", ())
+    assert done.replanned, "the approved plan was made at another commit"
+    assert _vms(world) == []
