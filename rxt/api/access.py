@@ -45,6 +45,8 @@ class TenantServices:
     tenancy: Tenancy
     queue: WorkQueue
     urls: UrlPolicy
+    # Called after a registration is stored; ``rxt serve`` wakes the registration refresher.
+    registered: Callable[[], None] | None = None
 
     @classmethod
     def of(cls, store: Store, *, urls: UrlPolicy | None = None) -> TenantServices:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from core.errors import StateError
 from planner.manifests import Environment as EnvironmentManifest
+from reconciler.wiring.registered import environment_folder
 from reconciler.workers import DRIFT, RECONCILE, item_key
 from rxt.api import token_routes
 from rxt.api.access import (
@@ -115,14 +116,16 @@ def register_repository(
 ) -> JSONResponse:
     def produce() -> tuple[int, dict[str, Any]]:
         registration = _checked(request, body, principal)
-        api = services(request).tenancy
+        api = services(request)
         try:
-            doc = api.register(
+            doc = api.tenancy.register(
                 tenant_id_of(principal), registration,
                 tenant=principal.tenant, actor=principal.actor,
             )  # fmt: skip
         except Conflict as error:
             raise ApiProblem(409, "conflict", error.render()) from error
+        if api.registered is not None:
+            api.registered()
         return 201, doc
 
     return idempotent(request, principal, body.model_dump(mode="json", by_alias=True), produce)
@@ -138,6 +141,7 @@ def _checked(request: Request, body: RegistrationBody, principal: Principal) -> 
         raise ApiProblem(422, "url-refused", error.render()) from error
     sites = api.grants.sites(tenant_id_of(principal))
     for env in body.environments:
+        _check_folder(env)
         _check_manifest(env, tenant=principal.tenant, sites=sites)
     return Registration(
         url=body.url, branch=body.branch,
@@ -146,6 +150,16 @@ def _checked(request: Request, body: RegistrationBody, principal: Principal) -> 
         notify_url=body.notify_url,
         environments={env.name: env.path for env in body.environments},
     )  # fmt: skip
+
+
+def _check_folder(env: EnvironmentBody) -> None:
+    folder = environment_folder(env.name)
+    if env.path.strip("/") != folder:
+        detail = (
+            f"environment {env.name}: path {env.path!r} is not supported; the engine reads an "
+            f"environment only from {folder!r}"
+        )
+        raise ApiProblem(422, "unsupported-path", detail)
 
 
 def _check_manifest(env: EnvironmentBody, *, tenant: str, sites: frozenset[str]) -> None:

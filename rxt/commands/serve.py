@@ -1,6 +1,6 @@
 """``rxt serve``: the HTTP API (webhooks, the tenant API, health, readiness, metrics), the
-reconcile workers, the drift schedule and, with ``RXT_NATS_URL`` set, the outbox relay, in one
-process.
+reconcile workers, the drift schedule, the adoption of repositories registered through the tenant
+API and, with ``RXT_NATS_URL`` set, the outbox relay, in one process.
 
 Webhooks enqueue into the state store's work queue; several processes may share one
 PostgreSQL database (``RXT_DATABASE_URL``).
@@ -12,6 +12,7 @@ import os
 import signal
 import socket
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 from typing import Annotated
@@ -27,6 +28,7 @@ from reconciler.webhooks import Repository
 from reconciler.wiring.config import EngineConfig, load_config
 from reconciler.wiring.deliveries import StoreDeliveryLog
 from reconciler.wiring.engine import Engine
+from reconciler.wiring.registered import RegistrationRefresher
 from rxt.api import create_app
 from rxt.api.access import TenantServices, print_operator_token
 from rxt.api.metrics import Metrics
@@ -45,9 +47,12 @@ HELP = (
     "a pull request is planned as a preview (never applied) and, with a forge configured, posted "
     "on it as a sticky comment and a commit status (comparing the plan at merge with the "
     "previewed one is not wired into rxt serve yet). The tenant API is served under /api/v1; "
-    "the operator token is printed on the first start only. With RXT_NATS_URL set, outbox "
-    "events are relayed to NATS JetStream. Webhook secrets come from the configuration and "
-    "from --webhook-secrets."
+    "the operator token is printed on the first start only. Repositories registered through "
+    "the tenant API are adopted at start, after each registration and every "
+    "registrations_refresh_seconds (default 30; 0 turns adoption off), their webhook secret and "
+    "Git token read from Vault under the tenant's mount. With RXT_NATS_URL set, outbox events "
+    "are relayed to NATS JetStream. Webhook secrets come from the configuration, from "
+    "--webhook-secrets and, for registered repositories, from Vault."
 )
 
 
@@ -154,20 +159,29 @@ def serve(
         typer.echo(f"error: {error.render()}", err=True)
         raise typer.Exit(1) from error
     metrics.watch_queue(engine.queue_depth)
+    refresher = RegistrationRefresher.configured(engine, engine_config)
+    tenant_api = TenantServices.configured(store, settings)
+    if refresher is not None:
+        tenant_api = replace(tenant_api, registered=refresher.wake)
     app = create_app(
         secrets=Secrets(files, engine),
         enqueue=engine.enqueue,
         deliveries=StoreDeliveryLog(store.catalog),
         readiness={"database": lambda: check_connection(store.database)},
         metrics=metrics,
-        tenant_api=TenantServices.configured(store, settings),
+        tenant_api=tenant_api,
     )
     engine.start()
+    # After the engine's start, which walks its targets: the refresher adds to them.
+    if refresher is not None:
+        refresher.start()
     log.info("serve.started", host=host, port=port, environments=len(engine.targets))
     _keep_running_after_signals()
     try:
         uvicorn.Server(server_config(app, host=host, port=port)).run()
     finally:
+        if refresher is not None:
+            refresher.stop()
         engine.stop()
         store.close()
 
