@@ -178,6 +178,23 @@ class RepositoryMirror:
                 hint="fetch the repository first, or check the commit id",
             ) from error
 
+    def parents(self, commit: str) -> list[str]:
+        """The parents of ``commit``, first parent first (two or more for a merge commit).
+
+        Raises:
+            ConfigError: the mirror holds no such commit (fetch first, or the id is wrong).
+        """
+        try:
+            found = self._repo.get(commit)
+        except (ValueError, pygit2.GitError):
+            found = None
+        if not isinstance(found, pygit2.Commit):
+            raise ConfigError(
+                f"repository {self.url}: commit {commit!r} is not in the mirror",
+                hint="fetch the repository first, or check the commit id",
+            )
+        return [str(oid) for oid in found.parent_ids]
+
     def _open_or_create(self) -> pygit2.Repository:
         with self._locked():
             if (self.path / "HEAD").exists():

@@ -2,8 +2,8 @@
 nothing written to a platform), post one sticky comment per environment touched and a commit
 status with the policy verdict, and record the previewed plan for the merge.
 
-The engine's preview work item calls ``Previewer.preview``; the reconcile loop calls
-``settle_merge`` when a merged review's push is planned (see docs/previews.md).
+The engine's preview work item calls ``Previewer.preview``; ``reconciler.merging`` compares the
+plan of a merged review's push with the previewed one (see docs/previews.md).
 """
 
 from __future__ import annotations
@@ -18,17 +18,21 @@ from core.resources import ObservedResource, Platform, SecretRef
 from drivers.protocol import Driver
 from planner.loading import LoadedEnvironment
 from planner.plans import Plan, plan_environment
+from planner.views.markdown import LIMIT
 from reconciler.forges import Review
 from reconciler.preview_comments import PlacementMove, failed_comment, placement_moves, plan_comment
 from reconciler.reconciling import TreeSource
+from reconciler.recording import stored_plan_id
 from reconciler.sites import Sites, load_at
 from reconciler.trees import RepoTree, environment_files
+from state.previews import PreviewStore, StoredPreview
 
 log = get_logger()
 
 Observer = Callable[[LoadedEnvironment], Sequence[ObservedResource]]
 SecretVersions = Callable[[LoadedEnvironment], Mapping[SecretRef, int]]
 CONTEXT = "rxt/plan"
+_NOTICE = "> **Planned again on merge:**"
 
 
 Observing = Sites | Mapping[Platform, Driver] | Iterable[Driver] | Observer
@@ -76,7 +80,7 @@ class PreviewRecord:
 
 
 class PreviewLedger(Protocol):
-    """Where previewed plans are kept; the state store implements it for the engine."""
+    """Where previewed plans are kept; ``StoredLedger`` keeps them in the state store."""
 
     def record(self, preview: PreviewRecord) -> None: ...
 
@@ -334,7 +338,66 @@ def settle_merge(
     log.info("merge.settled", tenant=plan.tenant, env=plan.environment, plan_id=plan.id,
              matches=verdict.matches, reason=verdict.reason)  # fmt: skip
     if not verdict.matches and previewed is not None and review is not None:
-        marker = comment_marker(plan.tenant, plan.environment)
-        body = plan_comment(marker, plan, moves=None, replanned=verdict.reason)
-        review.upsert_sticky_comment(marker, body)
+        comment_replanned(plan, review=review, reason=verdict.reason)
     return verdict
+
+
+def comment_replanned(plan: Plan, *, review: Review, reason: str, held: bool = False) -> None:
+    """Edit the environment's sticky comment to show ``plan``, planned again on merge because
+    of ``reason``; when ``held``, say that its changes wait for an approval and how to give it.
+
+    Raises:
+        PlatformError: the forge refused to edit the comment.
+    """
+    marker = comment_marker(plan.tenant, plan.environment)
+    body = plan_comment(marker, plan, moves=None, replanned=reason)
+    if held:
+        lines = body.split("\n")
+        at = next((i + 1 for i, line in enumerate(lines) if line.startswith(_NOTICE)), 2)
+        lines[at:at] = [hold_notice(plan)]
+        body = "\n".join(lines)[:LIMIT]
+    review.upsert_sticky_comment(marker, body)
+
+
+def hold_notice(plan: Plan) -> str:
+    """What a reviewer must do to release a merge that was planned again: approve its plan."""
+    stored = stored_plan_id(plan.id)
+    # A '>' line of its own keeps the quote going and starts a new paragraph in it.
+    return (
+        f">\n> **Held:** none of these changes is applied until a person approves plan "
+        f"`{stored}` through the tenant API: `POST /api/v1/plans/{stored}/approvals` (an admin "
+        "token). The approval queues a reconcile that applies them; a change that differs by "
+        "then waits for a new approval."
+    )
+
+
+class StoredLedger:
+    """The ``PreviewLedger`` of the engine: previewed plans kept in the state store, so they
+    outlive the process and every replica sees them."""
+
+    def __init__(self, previews: PreviewStore) -> None:
+        self.previews = previews
+
+    def record(self, preview: PreviewRecord) -> None:
+        self.previews.record(
+            StoredPreview(
+                preview.tenant, preview.environment, preview.repository, preview.number,
+                preview.commit, preview.plan_id, preview.desired_digest,
+                preview.observed_fingerprint, preview.policy_digest, preview.comment_id,
+            )
+        )  # fmt: skip
+
+    def latest(
+        self, tenant: str, environment: str, *, repository: str, number: int
+    ) -> PreviewRecord | None:
+        found = self.previews.latest(tenant, environment, repository=repository, number=number)
+        return None if found is None else record_from(found)
+
+
+def record_from(stored: StoredPreview) -> PreviewRecord:
+    """A preview read back from the state store."""
+    return PreviewRecord(
+        stored.tenant, stored.environment, stored.repository, stored.number, stored.head_commit,
+        stored.plan_id, stored.desired_digest, stored.observed_fingerprint, stored.policy_digest,
+        stored.comment_id,
+    )  # fmt: skip

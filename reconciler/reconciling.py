@@ -3,7 +3,8 @@ to applied resources, under the environment's lease.
 
 Workers call it for pushes, retries and healing; previews call ``Reconciler.preview``. Every
 write of a run and of applied state carries the lease's fencing token and commits with its
-audit entry and outbox event (``reconciler.recording``).
+audit entry and outbox event (``reconciler.recording``). A merged review's commit is settled
+against its preview by the ``merge`` check the engine passes (``reconciler.merging``).
 """
 
 from __future__ import annotations
@@ -72,6 +73,26 @@ class Options:
 
 
 @dataclass(frozen=True)
+class Settled:
+    """A merge check's answer for a merged review's commit: whether its plan is the previewed
+    one, why not, and the review (``owner/name#42``). ``new`` is False when the commit was
+    settled before and the stored verdict was read back."""
+
+    matches: bool
+    reason: str
+    review: str
+    held: bool = False
+    new: bool = True
+
+
+class MergeCheck(Protocol):
+    """Settles the plan of a pushed commit against the preview of the review it merged; None
+    when no previewed review is found for the commit (a plain push)."""
+
+    def __call__(self, plan: Plan) -> Settled | None: ...
+
+
+@dataclass(frozen=True)
 class Result:
     """What one reconcile did. ``status`` is one of: succeeded, failed, denied, unchanged,
     planned (auto sync is off), invalid (the manifests are wrong)."""
@@ -84,6 +105,7 @@ class Result:
     failed: tuple[str, ...] = ()
     held: tuple[str, ...] = ()
     replanned: str = ""
+    hold: str = ""
     error: str = ""
 
 
@@ -136,11 +158,18 @@ class Reconciler:
 
     def plan(self, view: LoadedEnvironment, subject: Subject, *, kind: str) -> Plan:
         """Observe and plan; the plan is stored with its audit entry and evt.plan.computed."""
+        plan = self._compute(view, subject)
+        self._record_plan(plan, subject, kind=kind)
+        return plan
+
+    def _compute(self, view: LoadedEnvironment, subject: Subject) -> Plan:
         versions = self.sites.secret_versions(view)
         observed = self.sites.observe(view)
-        plan = on_planning_thread(
+        return on_planning_thread(
             plan_environment, view, observed, commit=subject.commit, secret_versions=versions
         )
+
+    def _record_plan(self, plan: Plan, subject: Subject, *, kind: str) -> None:
         counts = {a.value: plan.count(a) for a in Action if a is not Action.NOOP}
         note = Note(
             "plan.computed", subject.name,
@@ -155,7 +184,6 @@ class Reconciler:
             kind=kind,
             note=note,
         )
-        return plan
 
     def preview(self, target: Target, commit: str) -> Plan:
         """Plan ``commit`` without a lease or an apply (pull-request previews, ``rxt plan``)."""
@@ -163,9 +191,19 @@ class Reconciler:
         return self.plan(self.load(target, commit), subject, kind="preview")
 
     def reconcile(
-        self, target: Target, commit: str, *, saved_plan: str = "", trigger: str = "push"
+        self,
+        target: Target,
+        commit: str,
+        *,
+        saved_plan: str = "",
+        trigger: str = "push",
+        merge: MergeCheck | None = None,
     ) -> Result:
         """Plan ``commit`` and apply it under the environment's lease.
+
+        ``merge`` settles a merged review's commit against its preview once the plan is made;
+        whatever the trigger, a commit whose merge was held keeps its changes held until a
+        person approves the plan (see docs/previews.md).
 
         Raises:
             EnvironmentBusy: another engine holds the environment's lease; retry later.
@@ -179,7 +217,9 @@ class Reconciler:
         except ManifestError as error:
             return self._invalid(subject, error)
         with held_lease(self.store.leases, target, self.options) as lease:
-            result = self._reconcile(view, subject, lease, saved_plan=saved_plan, trigger=trigger)
+            result = self._reconcile(
+                view, subject, lease, saved_plan=saved_plan, trigger=trigger, merge=merge
+            )
         self.metrics.reconciled(target.name, outcome=result.status, seconds=_since(started))
         log.info("reconcile.finished", environment=target.name, commit=commit, **_fields(result))
         return result
@@ -192,28 +232,61 @@ class Reconciler:
         *,
         saved_plan: str,
         trigger: str,
+        merge: MergeCheck | None,
     ) -> Result:
-        plan = self.plan(view, subject, kind="apply")
+        plan = self._compute(view, subject)
+        # Settled before the plan is stored: a held plan is stored with its changes marked as
+        # needing approval, which is what the tenant API lets a person approve.
+        settled = merge(plan) if merge is not None else None
+        hold = self._merge_hold(subject)
+        if hold:
+            plan = held_for_approval(plan, why=hold)
+        self._record_plan(plan, subject, kind="apply")
         subject = replace(subject, plan_id=plan.id)
+        replanned = self._replanned(subject, plan, settled=settled, saved_plan=saved_plan)
+        if plan.policy.denied:
+            return self._denied(plan, subject, replanned=replanned)
+        held, ready = self._gate(plan, subject, hold=hold)
+        if not ready:
+            self._confirm(view, plan, subject, lease, run_id=None, skip=set())
+            return Result("unchanged", plan.id, held=held, replanned=replanned, hold=hold)
+        if trigger == "push" and not view.environment.spec.sync.auto:
+            return Result("planned", plan.id, held=held, replanned=replanned, hold=hold)
+        result = self._apply(view, plan, ready, subject, lease)
+        return replace(result, held=held, replanned=replanned, hold=hold)
+
+    def _replanned(
+        self, subject: Subject, plan: Plan, *, settled: Settled | None, saved_plan: str
+    ) -> str:
+        """Why the plan is not the one promised ('' when it is), noted once in the audit chain."""
+        if settled is not None and settled.new:
+            details = {"review": settled.review, "matches": settled.matches,
+                       "reason": settled.reason, "held": settled.held}  # fmt: skip
+            self.recorder.note(subject, Note("merge.settled", subject.name, details))
+        if settled is not None and not settled.matches:
+            return settled.reason
         replanned = self._stale(saved_plan, plan) if saved_plan else ""
         if replanned:
             self.recorder.note(subject, Note("plan.replanned", subject.name, {"why": replanned}))
-        if plan.policy.denied:
-            return self._denied(plan, subject, replanned=replanned)
-        held, ready = self._gate(plan, subject)
-        if not ready:
-            self._confirm(view, plan, subject, lease, run_id=None, skip=set())
-            return Result("unchanged", plan.id, held=held, replanned=replanned)
-        if trigger == "push" and not view.environment.spec.sync.auto:
-            return Result("planned", plan.id, held=held, replanned=replanned)
-        result = self._apply(view, plan, ready, subject, lease)
-        return replace(result, held=held, replanned=replanned)
+        return replanned
 
-    def _gate(self, plan: Plan, subject: Subject) -> tuple[tuple[str, ...], list[Change]]:
+    def _merge_hold(self, subject: Subject) -> str:
+        """Why every change of ``subject.commit`` waits for an approval: its merge was planned
+        again and held. Read from the store, so a heal or an API sync of the commit holds too."""
+        verdict = self.store.previews.verdict(subject.tenant, subject.environment, subject.commit)
+        if verdict is None or verdict.matches or not verdict.held:
+            return ""
+        review = f"{verdict.repository}#{verdict.number}"
+        return f"the merge of {review} was planned again ({verdict.reason}); approve the plan"
+
+    def _gate(
+        self, plan: Plan, subject: Subject, *, hold: str = ""
+    ) -> tuple[tuple[str, ...], list[Change]]:
         """Split the plan into held changes and changes to apply now.
 
         Changes that need approval are held until an approval through the tenant API covers
         them (``reconciler.approvals``); released ones are marked approved for the drivers.
+        ``hold`` says why every change needs one (a merge planned again, see ``_merge_hold``).
         """
         release = approvals.released(
             self.store.database, environment_id=subject.environment_id, plan=plan
@@ -222,6 +295,8 @@ class Reconciler:
             log.info(
                 "plan.approval_found", environment=subject.name, approved_by=release.approved_by
             )
+        elif hold and plan.changes:
+            log.info("merge.held", environment=subject.name, plan_id=plan.id, reason=hold)
         ready: list[Change] = []
         held: list[str] = []
         for change in plan.changes:
@@ -363,6 +438,15 @@ class Reconciler:
         return f"the desired state or policy changed since plan {saved} was made"
 
 
+def held_for_approval(plan: Plan, *, why: str) -> Plan:
+    """``plan`` with every change waiting for a person's approval, saying why."""
+    changes = tuple(
+        replace(c, needs_approval=True, reason=f"{c.reason}; {why}" if c.reason else why)
+        for c in plan.changes
+    )
+    return replace(plan, changes=changes)
+
+
 def _since(started: float) -> float:
     return time.monotonic() - started
 
@@ -372,4 +456,4 @@ def _fields(result: Result) -> dict[str, object]:
             "failed": len(result.failed)}  # fmt: skip
 
 
-__all__ = ["EnvironmentBusy", "Options", "Reconciler", "Result", "Target"]
+__all__ = ["EnvironmentBusy", "MergeCheck", "Options", "Reconciler", "Result", "Settled", "Target"]

@@ -77,7 +77,11 @@ class Push(_Frozen):
 
 
 class ReviewRequest(_Frozen):
-    """A GitHub pull request or GitLab merge request changed (``number`` is the iid on GitLab)."""
+    """A GitHub pull request or GitLab merge request changed (``number`` is the iid on GitLab).
+
+    ``merged`` is set once the review is merged; ``merge_commit`` is then the commit it landed
+    as on the base branch (a merge, squash or rebased commit), '' when the host did not say.
+    """
 
     kind: Literal["review"] = "review"
     repository: Repository
@@ -86,6 +90,7 @@ class ReviewRequest(_Frozen):
     head_sha: str
     base_ref: str
     merged: bool = False
+    merge_commit: str = ""
 
 
 class Ping(_Frozen):
@@ -120,6 +125,7 @@ class _PullRequest(BaseModel):
     head: _Ref
     base: _Ref
     merged: bool | None = False
+    merge_commit_sha: str | None = None
 
 
 class _GitHubReview(BaseModel):
@@ -144,6 +150,8 @@ class _MergeAttributes(BaseModel):
     target_branch: str
     last_commit: _LastCommit
     state: str = ""
+    merge_commit_sha: str | None = None
+    squash_commit_sha: str | None = None
 
 
 class _GitLabReview(BaseModel):
@@ -260,6 +268,8 @@ def _github_event(event: str, data: dict[str, Any], repository: Repository) -> E
             head_sha=pr.head.sha,
             base_ref=pr.base.ref,
             merged=bool(pr.merged),
+            # GitHub fills merge_commit_sha with a test merge while the review is open.
+            merge_commit=(pr.merge_commit_sha or "") if pr.merged else "",
         )
     if event == "ping":
         return Ping(repository=repository)
@@ -272,13 +282,19 @@ def _gitlab_event(event: str, data: dict[str, Any], repository: Repository) -> E
         return Push(repository=repository, ref=push.ref, before=push.before, after=push.after)
     if event == "Merge Request Hook":
         attrs = _GitLabReview.model_validate(data).object_attributes
+        merged = attrs.state == "merged" or attrs.action == "merge"
         return ReviewRequest(
             repository=repository,
             action=attrs.action,
             number=attrs.iid,
             head_sha=attrs.last_commit.id,
             base_ref=attrs.target_branch,
-            merged=attrs.state == "merged",
+            merged=merged,
+            # A squash merge names both; the squashed commit is the one on the target branch
+            # unless GitLab also made a merge commit on top of it.
+            merge_commit=(attrs.merge_commit_sha or attrs.squash_commit_sha or "")
+            if merged
+            else "",
         )
     raise _unknown(event, GITLAB_EVENTS)
 

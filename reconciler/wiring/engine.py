@@ -20,11 +20,12 @@ from core.logs import get_logger
 from reconciler import history
 from reconciler.drifting import DriftChecker
 from reconciler.intake import Delivery
+from reconciler.merging import MergeSettler
 from reconciler.metering import LoopMetrics, NoMetrics
 from reconciler.mirrors import RepositoryMirror, TokenAuth
 from reconciler.notifying import Notifier
 from reconciler.polling import Poller
-from reconciler.previews import ReviewHead
+from reconciler.previews import ReviewHead, StoredLedger
 from reconciler.reconciling import Options, Reconciler, Result, Target
 from reconciler.relaying import NatsRelay, RelaySettings, start_relay
 from reconciler.scheduling import DriftSchedule, interval_seconds
@@ -100,8 +101,11 @@ class Engine:
         )
         self.schedule = DriftSchedule(self.enqueue_drift)
         self.forges = Forges(self.settings.forge, dict(self.settings.forges))
+        ledger = StoredLedger(store.previews)
         self.previews = (
-            PostedPreviews(self.forges, sites=sites) if self.forges.configured() else None
+            PostedPreviews(self.forges, sites=sites, ledger=ledger)
+            if self.forges.configured()
+            else None
         )
         self.results: list[Result] = []
         self._stop = threading.Event()
@@ -162,6 +166,12 @@ class Engine:
         if isinstance(event, Push) and event.ref == f"refs/heads/{source.branch}":
             pushed = {"commit": event.after, "delivery": delivery.delivery_id, "trigger": "push"}
             self._enqueue_all(source, RECONCILE, pushed)
+        elif isinstance(event, ReviewRequest) and event.merged and event.merge_commit:
+            # Remembered for the push that follows: a squash merge's commit names no review.
+            self.store.previews.record_merge(
+                source.tenant, repository=source.name, number=event.number,
+                merge_commit=event.merge_commit,
+            )  # fmt: skip
         elif isinstance(event, ReviewRequest) and event.action in _PREVIEW_ACTIONS:
             review = {"commit": event.head_sha, "review": event.number,
                       "repository": source.name, "base_ref": event.base_ref}  # fmt: skip
@@ -189,11 +199,23 @@ class Engine:
         commit = self.head_commit(target, str(payload.get("commit", "")))
         result = self.reconciler.reconcile(
             target, commit, saved_plan=str(payload.get("plan_id", "")),
-            trigger=str(payload.get("trigger", "push")),
+            trigger=str(payload.get("trigger", "push")), merge=self.merge_check(target),
         )  # fmt: skip
         self.results.append(result)
         self.refresh_schedule(target, commit)
         return result
+
+    def merge_check(self, target: Target) -> MergeSettler | None:
+        """What settles a merged review's commit against its preview, for repositories whose
+        previews are posted; None for the others (nothing was previewed there)."""
+        source = next((s for s in self.sources.values() if s.mirror is target.source), None)
+        forge = self.forges.of(source.name) if source is not None else None
+        if forge is None:
+            return None
+        return MergeSettler(
+            self.store.previews, graph=self._mirror(target), open_review=forge.open,
+            on_stale=forge.on_stale_merge,
+        )  # fmt: skip
 
     def handle_drift(self, target: Target, payload: Mapping[str, Any]) -> object:
         return self.checker.check(target)

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
 from core.errors import ConfigError
 from core.logs import get_logger
 from reconciler.forges import GitHubReview, GitLabReview, open_review
 from reconciler.mirrors import RepositoryMirror
-from reconciler.previews import MemoryLedger, Preview, Previewer, PreviewLedger, ReviewHead
+from reconciler.previews import Preview, Previewer, PreviewLedger, ReviewHead
 from reconciler.sites import Sites
 from reconciler.wiring.config import ForgeConfig
 
@@ -26,6 +27,8 @@ class ForgeAccess:
     provider: str
     token: str
     api_url: str = ""
+    # What a merge whose plan is not the previewed one gets: held changes, or applied ones.
+    on_stale_merge: Literal["hold", "apply"] = "hold"
 
     @classmethod
     def configured(cls, config: ForgeConfig | None) -> ForgeAccess | None:
@@ -36,7 +39,7 @@ class ForgeAccess:
         """
         if config is None:
             return None
-        return cls(config.provider, config.resolved_token(), config.api_url)
+        return cls(config.provider, config.resolved_token(), config.api_url, config.on_stale_merge)
 
     def open(self, repository: str, number: int) -> GitHubReview | GitLabReview:
         return open_review(
@@ -61,10 +64,8 @@ class Forges:
 
 class PostedPreviews:
     """Plans a review's head (no lease, no apply), posts the sticky comments and the commit
-    status, and keeps the previewed plans in a ledger.
-
-    The default ledger is in memory: previewed plans are lost when the process stops, and
-    nothing compares them with the plan at merge yet (see docs/previews.md).
+    status, and keeps the previewed plans in ``ledger``: the engine's is the state store's
+    (``StoredLedger``), which ``reconciler.merging`` reads when the review is merged.
     """
 
     def __init__(
@@ -72,11 +73,11 @@ class PostedPreviews:
         forge: ForgeAccess | Forges,
         *,
         sites: Sites,
-        ledger: PreviewLedger | None = None,
+        ledger: PreviewLedger,
     ) -> None:
         self.forges = forge if isinstance(forge, Forges) else Forges(forge)
         self.sites = sites
-        self.ledger = ledger or MemoryLedger()
+        self.ledger = ledger
 
     def preview(self, tenant: str, mirror: RepositoryMirror, head: ReviewHead) -> list[Preview]:
         """Preview every environment of the repository that ``head`` changes against ``base``.

@@ -50,6 +50,15 @@ def github_pull_request(action: str = "opened") -> dict[str, Any]:
     }
 
 
+def github_pull_request_merged(merge_commit: str = "f" * 40) -> dict[str, Any]:
+    """GitHub's ``closed`` event of a merged pull request, naming the commit it landed as."""
+    body = github_pull_request("closed")
+    body["pull_request"].update(
+        {"merged": True, "merge_commit_sha": merge_commit, "state": "closed"}
+    )
+    return body
+
+
 def github_ping() -> dict[str, Any]:
     return {"zen": "Keep it logically awesome.", "hook_id": 9, "repository": GITHUB_REPO}
 
@@ -77,6 +86,19 @@ def gitlab_merge_request() -> dict[str, Any]:
         },
         "project": GITLAB_PROJECT,
     }
+
+
+def gitlab_merge_request_merged(
+    merge_commit: str | None = "f" * 40, squash_commit: str | None = None
+) -> dict[str, Any]:
+    """GitLab's ``merge`` event; a squash merge without a merge commit names only the
+    squashed commit."""
+    body = gitlab_merge_request()
+    body["object_attributes"].update(
+        {"action": "merge", "state": "merged", "merge_commit_sha": merge_commit,
+         "squash_commit_sha": squash_commit, "squash": squash_commit is not None}
+    )  # fmt: skip
+    return body
 
 
 @dataclass
