@@ -18,6 +18,7 @@ import pytest
 import yaml
 from structlog.testing import capture_logs
 
+from core.resources import SecretRef
 from drivers.fake import FakeWorld
 from drivers.vault import VaultSecretSource
 from reconciler.wiring.deliveries import StoreDeliveryLog
@@ -29,6 +30,7 @@ from rxt.api.serving import running_in_thread
 from rxt.api.urls import UrlPolicy
 from simulators import openbao
 from state.access import Role, find_tenant
+from state.registrations import registered_repositories
 from state.store import Store
 from state.tenancy import Registration
 from tests.conftest import free_port
@@ -319,3 +321,31 @@ def test_the_refresher_thread_outlives_a_failed_read_and_stops_with_the_engine(
 )
 def test_the_webhook_name_is_the_url_path_without_dot_git(url: str, name: str) -> None:
     assert repository_name(url) == name
+
+
+@pytest.mark.parametrize("which", ["store", "pg_store"])
+def test_every_registration_is_read_with_its_tenant_refs_and_folders(
+    request: pytest.FixtureRequest, which: str
+) -> None:
+    store: Store = request.getfixturevalue(which)
+    api = TenantServices.of(store)
+    for tenant in ("acme", "beta"):
+        api.grants.grant(tenant, SITES)
+        tenant_id = find_tenant(store.database, tenant)
+        assert tenant_id is not None
+        registration = Registration(
+            url=f"https://git.example.com/{tenant}/env.git", branch="release",
+            webhook_secret_ref={"path": "ci/hook", "key": "secret"},
+            credentials_ref={"path": "ci/git", "key": "token"} if tenant == "acme" else None,
+            environments={"prod": "environments/prod"},
+        )  # fmt: skip
+        api.tenancy.register(tenant_id, registration, tenant=tenant, actor="test")
+    acme, beta = registered_repositories(store.database)
+    assert (acme.tenant, acme.url, acme.branch) == (
+        "acme", "https://git.example.com/acme/env.git", "release",
+    )  # fmt: skip
+    assert (acme.webhook_secret_ref, acme.credentials_ref) == (
+        SecretRef("ci/hook", "secret"), SecretRef("ci/git", "token"),
+    )  # fmt: skip
+    assert (beta.tenant, beta.credentials_ref) == ("beta", None)
+    assert dict(beta.environments) == {"prod": "environments/prod"}
