@@ -24,9 +24,10 @@ from planner.plans import Plan, plan_environment
 from planner.views.text import render_text
 from reconciler.drifting import DriftChecker
 from reconciler.forges import GitHubReview
+from reconciler.merging import MergeSettler
 from reconciler.planning import on_planning_thread
-from reconciler.previews import MemoryLedger, Previewer, ReviewHead, settle_merge
-from reconciler.reconciling import Reconciler, Result, Target
+from reconciler.previews import Previewer, ReviewHead, StoredLedger
+from reconciler.reconciling import MergeCheck, Reconciler, Result, Target
 from rxt.demo import show
 from rxt.demo.gitrepo import DemoRepository
 from rxt.demo.stage import FORGE_TOKEN, REPOSITORY, REVIEW, Stage
@@ -54,8 +55,11 @@ class Play:
     repo: DemoRepository
     target: Target
     reconciler: Reconciler
-    ledger: MemoryLedger = field(default_factory=MemoryLedger)
     facts: dict[str, Any] = field(default_factory=dict)
+
+    def ledger(self) -> StoredLedger:
+        """The previews' ledger in the state store, as the engine keeps it."""
+        return StoredLedger(self.stage.store.previews)
 
 
 def fail(scene: str, what: str, *, hint: str = "") -> SceneFailed:
@@ -73,12 +77,14 @@ def _current_plan(play: Play, commit: str) -> Plan:
     )
 
 
-def _apply(play: Play, commit: str, *, total: int, saved_plan: str = "", label: str) -> Result:
+def _apply(
+    play: Play, commit: str, *, total: int, label: str, merge: MergeCheck | None = None
+) -> Result:
     with show.progress_bar(play.console) as progress:
         task = progress.add_task(label, total=max(total, 1))
         play.stage.feed.listener = lambda _done: progress.advance(task)
         try:
-            result = play.reconciler.reconcile(play.target, commit, saved_plan=saved_plan)
+            result = play.reconciler.reconcile(play.target, commit, merge=merge)
         finally:
             play.stage.feed.listener = None
         progress.update(task, completed=max(total, 1))
@@ -131,7 +137,9 @@ def pull_request(play: Play) -> None:
         message="Bump web's image, run two api replicas",
     )  # fmt: skip
     stage = play.stage
-    previewer = Previewer("acme", source=play.repo.mirror, observe=stage.sites, ledger=play.ledger)
+    previewer = Previewer(
+        "acme", source=play.repo.mirror, observe=stage.sites, ledger=play.ledger()
+    )
     with GitHubReview(REPOSITORY, REVIEW, token=FORGE_TOKEN, base_url=stage.forge.url) as review:
         previews = previewer.preview(ReviewHead(REPOSITORY, REVIEW, head, base), review)
     comments = stage.forge.comments(REPOSITORY, REVIEW)
@@ -155,30 +163,29 @@ def merge(play: Play) -> None:
     """Scene 3: the review is merged; its apply goes ahead only if the previewed plan holds."""
     scene = "merge and apply"
     merged = play.repo.merge("bump-web-scale-api", message=f"Merge pull request #{REVIEW}")
-    plan = play.reconciler.preview(play.target, merged)
-    with GitHubReview(
-        REPOSITORY, REVIEW, token=FORGE_TOKEN, base_url=play.stage.forge.url
-    ) as review:
-        verdict = settle_merge(
-            plan, repository=REPOSITORY, number=REVIEW, ledger=play.ledger, review=review
-        )
-    if verdict.matches:
-        play.console.print(
-            f"the plan at the merge commit {merged[:12]} is the previewed one: applying it"
-        )
-    else:
-        play.console.print(f"[yellow]planned again:[/] {verdict.reason}")
-    result = _apply(
-        play, merged, total=len(plan.changes), saved_plan=plan.id, label="applying the merge"
-    )
+    stage = play.stage
+
+    def open_review(repository: str, number: int) -> GitHubReview:
+        return GitHubReview(repository, number, token=FORGE_TOKEN, base_url=stage.forge.url)
+
+    # What `rxt serve` runs for a push: the reconcile settles the merge against the preview.
+    settler = MergeSettler(stage.store.previews, graph=play.repo.mirror, open_review=open_review)
+    total = len(_current_plan(play, merged).changes)
+    result = _apply(play, merged, total=total, label="applying the merge", merge=settler)
+    verdict = stage.store.previews.verdict("acme", play.target.environment, merged)
+    if verdict is None:
+        raise fail(scene, f"the merge commit {merged[:12]} was not matched to review #{REVIEW}")
+    if not verdict.matches or result.replanned:
+        hint = "nothing should move between the preview and the merge in the demo"
+        raise fail(scene, f"the merge was planned again: {verdict.reason}", hint=hint)
     if result.status != "succeeded":
         raise fail(
             scene, f"the apply ended {result.status}: {'; '.join(result.failed) or result.error}"
         )
-    if not verdict.matches or result.replanned:
-        why = verdict.reason or result.replanned
-        hint = "nothing should move between the preview and the merge in the demo"
-        raise fail(scene, f"the merge was planned again: {why}", hint=hint)
+    play.console.print(
+        f"the plan at the merge commit {merged[:12]} is the one previewed on #{verdict.number}: "
+        "applied"
+    )
     image, replicas = _deployments(play)
     if NEW_WEB_DIGEST not in image or replicas != 2:
         raise fail(scene, f"Kubernetes shows web {image} and api replicas {replicas}")
