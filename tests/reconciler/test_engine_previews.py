@@ -94,6 +94,21 @@ def test_a_signed_pull_request_gets_a_sticky_comment_and_a_status_on_the_forge(
         assert list(session.scalars(select(LeaseRow.name))) == []  # planned under no lease
 
 
+def test_the_previewed_plan_is_kept_in_the_state_store_for_the_merge(
+    store: Store, world: FakeWorld, env_repo: EnvRepo, tmp_path: Path, forge: ForgeSimulator
+) -> None:
+    head = review_head(env_repo, replicas=5)
+    engine = engine_for(store, world, env_repo, tmp_path, ForgeAccess("github", TOKEN, forge.url))
+    post_pull_request(engine, store, head)
+    assert engine.worker("w").step()
+    engine.stop()
+    [comment] = forge.comments(REPO, 42)
+    kept = store.previews.latest("acme", "prod", repository=REPO, number=42)
+    assert kept is not None
+    assert (kept.head_commit, kept.comment_id) == (head, comment.id)
+    assert kept.plan_id.rpartition(":")[2] in comment.body
+
+
 def test_a_new_head_edits_the_same_comment(
     store: Store, world: FakeWorld, env_repo: EnvRepo, tmp_path: Path, forge: ForgeSimulator
 ) -> None:

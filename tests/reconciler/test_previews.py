@@ -19,11 +19,20 @@ from planner.plans import Plan, plan_environment
 from planner.views.markdown import LIMIT
 from reconciler.forges import GitHubReview, GitLabReview
 from reconciler.mirrors import RepositoryMirror
-from reconciler.previews import MemoryLedger, Previewer, ReviewHead, settle_merge
+from reconciler.previews import (
+    MemoryLedger,
+    Previewer,
+    PreviewLedger,
+    ReviewHead,
+    StoredLedger,
+    comment_replanned,
+    settle_merge,
+)
 from reconciler.sites import Sites, load_at
 from simulators.github import ForgeSimulator
 from simulators.kubernetes import FakeApiServer
 from simulators.nsx import NsxSimulator
+from state.store import Store
 from tests.reconciler.gitrepos import commit, make_remote, nest
 from tests.simulators.github.conftest import PROJECT_ID, REPO, TOKEN, forge
 
@@ -82,7 +91,9 @@ def github(forge: ForgeSimulator) -> Iterator[GitHubReview]:
         yield review
 
 
-def previewer(repo: ExampleRepo, world: FakeWorld, ledger: MemoryLedger | None = None) -> Previewer:
+def previewer(
+    repo: ExampleRepo, world: FakeWorld, ledger: PreviewLedger | None = None
+) -> Previewer:
     return Previewer(
         "acme", source=repo.mirror, observe=world.drivers(), ledger=ledger or MemoryLedger()
     )
@@ -273,6 +284,39 @@ def test_a_merge_applies_the_previewed_plan_only_if_it_still_matches(
     assert ("Planned again on merge" in body) is not matches
     assert (plan.id in body) is not matches
     assert len(forge.comments(REPO, 7)) == 1
+
+
+def test_the_stored_ledger_keeps_the_preview_as_the_memory_ledger_does(
+    repo: ExampleRepo, forge: ForgeSimulator, github: GitHubReview, store: Store
+) -> None:
+    world = FakeWorld()
+    ledgers: list[PreviewLedger] = [MemoryLedger(), StoredLedger(store.previews)]
+    head = repo.review("pr-7", {WEB: replicas(2)})
+    for ledger in ledgers:
+        previewer(repo, world, ledger).preview(ReviewHead(REPO, 7, head, repo.base), github)
+    memory, stored = (
+        ledger.latest("acme", "staging", repository=REPO, number=7) for ledger in ledgers
+    )
+    assert stored is not None
+    assert stored == memory
+    assert StoredLedger(store.previews).latest("acme", "prod", repository=REPO, number=7) is None
+
+
+def test_a_held_merge_comment_says_how_to_approve_the_new_plan(
+    repo: ExampleRepo, forge: ForgeSimulator, github: GitHubReview
+) -> None:
+    plan = plan_at(repo, repo.base, FakeWorld())
+    comment_replanned(
+        plan, review=github, reason="the policies changed since the preview", held=True
+    )
+    body = forge.comments(REPO, 7)[0].body
+    stored = plan.id.rpartition(":")[2]
+    assert body.startswith("<!-- rxt:plan acme/staging -->")
+    notice = body.index("Planned again on merge:** the policies changed since the preview")
+    assert (
+        notice < body.index(f"`POST /api/v1/plans/{stored}/approvals`") < body.index("| platform |")
+    )
+    assert len(body) <= LIMIT
 
 
 def test_a_merge_without_a_recorded_preview_is_planned_afresh(
