@@ -30,6 +30,7 @@ from reconciler.reconciling import Options, Reconciler, Result, Target
 from reconciler.relaying import NatsRelay, RelaySettings, start_relay
 from reconciler.scheduling import DriftSchedule, interval_seconds
 from reconciler.sites import Sites
+from reconciler.sweeping import start_sweeping, sweep_abandoned_runs
 from reconciler.webhooks import Ping, Push, Repository, ReviewRequest
 from reconciler.wiring.config import EngineConfig
 from reconciler.wiring.connections import close_all, connect
@@ -208,7 +209,8 @@ class Engine:
     def merge_check(self, target: Target) -> MergeSettler | None:
         """What settles a merged review's commit against its preview, for repositories whose
         previews are posted; None for the others (nothing was previewed there)."""
-        source = next((s for s in self.sources.values() if s.mirror is target.source), None)
+        # list(): the registration refresher may add a source on its own thread meanwhile.
+        source = next((s for s in list(self.sources.values()) if s.mirror is target.source), None)
         forge = self.forges.of(source.name) if source is not None else None
         if forge is None:
             return None
@@ -283,8 +285,10 @@ class Engine:
     # -- life -----------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Fetch every repository, schedule drift checks, start workers and the relay."""
-        for key, target in self.targets.items():
+        """Fail runs a stopped engine left running, fetch every repository, schedule drift
+        checks, start workers, the relay and the periodic sweep of abandoned runs."""
+        sweep_abandoned_runs(self.store)
+        for key, target in list(self.targets.items()):
             try:
                 head = self.head_commit(target, "")
             except RxtError as error:
@@ -304,6 +308,7 @@ class Engine:
         if self.settings.relay is not None:
             relay = NatsRelay(self.store.outbox, self.settings.relay)
             self._threads.append(start_relay(relay, self._stop))
+        self._threads.append(start_sweeping(self.store, self._stop))
         polled = [source for source in self.sources.values() if source.poll_seconds > 0]
         if polled:
             thread = threading.Thread(target=self._poll, args=(polled,), name="rxt-poll")

@@ -29,7 +29,7 @@ from rxt.api import create_app
 from rxt.api.metrics import Metrics
 from rxt.api.serving import running_in_thread
 from state.models import Plan as PlanRow
-from state.models import WorkStatus
+from state.models import RunStatus, WorkStatus
 from state.store import Store
 from tests.conftest import free_port
 from tests.reconciler import payloads
@@ -240,3 +240,26 @@ def test_a_pull_request_head_pushed_to_a_fork_is_fetched_and_planned_as_a_previe
         kinds = list(session.scalars(select(PlanRow.kind)))
     assert kinds == ["preview"]
     assert world.writes == 0
+
+
+def test_an_engine_fails_at_start_the_runs_a_stopped_engine_left_running(
+    engine: Engine, store: Store, env_repo: EnvRepo
+) -> None:
+    """A run whose engine released (or lost) its lease unfinished would read "running" for
+    ever; the next engine marks it failed before its workers begin."""
+    env_repo.initial()
+    environment_id = store.catalog.environment("acme", "prod")
+    lease = store.leases.acquire(
+        "env:acme/prod", holder="killed-engine", ttl=dt.timedelta(minutes=5)
+    )
+    assert lease is not None
+    queued = store.runs.queue(environment_id=environment_id, commit="c0ffee")
+    run = store.runs.move(queued.id, RunStatus.RUNNING, lease=lease)
+    store.leases.release(lease)
+
+    engine.start()
+
+    swept = store.runs.get(run.id)
+    assert swept.status is RunStatus.FAILED
+    assert swept.error is not None
+    assert swept.error.startswith("abandoned:")
