@@ -8,7 +8,7 @@ plan of a merged review's push with the previewed one (see docs/previews.md).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -21,7 +21,7 @@ from planner.plans import Plan, plan_environment
 from planner.views.markdown import LIMIT
 from reconciler.forges import Review
 from reconciler.preview_comments import PlacementMove, failed_comment, placement_moves, plan_comment
-from reconciler.reconciling import TreeSource
+from reconciler.reconciling import Fence, TreeSource
 from reconciler.recording import stored_plan_id
 from reconciler.sites import Sites, load_at
 from reconciler.trees import RepoTree, environment_files
@@ -147,8 +147,12 @@ class Previewer:
         ledger: PreviewLedger,
         secret_versions: SecretVersions | None = None,
         context: str = CONTEXT,
+        fence: Fence | None = None,
+        followed: Collection[str] | None = None,
     ) -> None:
         self.tenant = tenant
+        self.fence = fence
+        self.followed = followed
         self.source = source
         self.observe = observer_of(observe)
         if secret_versions is None and isinstance(observe, Sites) and observe.secrets is not None:
@@ -165,7 +169,10 @@ class Previewer:
                 the status is set to error first when the forge still answers.
             ConfigError: the engine has no connection for a site an environment names.
         """
-        environments = touched_environments(self.source, head=head.head, base=head.base)
+        touched = touched_environments(self.source, head=head.head, base=head.base)
+        # Only environments the engine follows: another folder of the repository could name
+        # sites or namespaces no one checked, and its observed objects would land in a comment.
+        environments = [e for e in touched if self.followed is None or e in self.followed]
         review.set_status(
             head.head, state="pending", context=self.context,
             description=f"planning {len(environments)} environment(s)",
@@ -201,6 +208,8 @@ class Previewer:
     def _plan(self, head: ReviewHead, environment: str) -> tuple[Plan, list[PlacementMove]]:
         view = load_at(self.source.tree_at(head.head), environment)
         self._check_tenant(view, environment)
+        if self.fence is not None:
+            self.fence(view)
         versions = self.secret_versions(view) if self.secret_versions else None
         plan = plan_environment(
             view, self.observe(view), commit=head.head, secret_versions=versions

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
@@ -47,6 +47,10 @@ class TreeSource(Protocol):
     def tree_at(self, commit: str) -> RepoTree: ...
 
 
+Fence = Callable[[LoadedEnvironment], None]
+"""Raises ``ManifestError`` when a loaded environment may not be planned."""
+
+
 @dataclass(frozen=True)
 class Target:
     """One environment the engine reconciles, and the repository it lives in."""
@@ -56,6 +60,9 @@ class Target:
     source: TreeSource
     repository: str = ""
     branch: str = "main"
+    fence: Fence | None = None
+    """Checked on every commit loaded: ``reconciler.scoping.TenantScope`` for repositories a
+    tenant registered through the API; None for the operator's configured ones."""
 
     @property
     def name(self) -> str:
@@ -145,6 +152,8 @@ class Reconciler:
                 if len(self._views) >= VIEWS_KEPT:
                     self._views.pop(next(iter(self._views)))
                 self._views[key] = view
+        if target.fence is not None:
+            target.fence(view)  # every time, not cached: grants can be withdrawn
         return view
 
     def subject(self, target: Target, commit: str) -> Subject:

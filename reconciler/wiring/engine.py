@@ -26,7 +26,7 @@ from reconciler.mirrors import RepositoryMirror, TokenAuth
 from reconciler.notifying import Notifier
 from reconciler.polling import Poller
 from reconciler.previews import ReviewHead, StoredLedger
-from reconciler.reconciling import Options, Reconciler, Result, Target
+from reconciler.reconciling import Fence, Options, Reconciler, Result, Target
 from reconciler.relaying import NatsRelay, RelaySettings, start_relay
 from reconciler.scheduling import DriftSchedule, interval_seconds
 from reconciler.sites import Sites
@@ -59,6 +59,7 @@ class Source:
     branch: str = "main"
     webhook_secrets: tuple[str, ...] = ()
     poll_seconds: float = 0.0
+    fence: Fence | None = None
 
 
 @dataclass
@@ -148,7 +149,9 @@ class Engine:
         replaced. Workers look targets up per item, so a running engine picks it up at once."""
         self.sources[source.name] = source
         for env in source.environments:
-            target = Target(source.tenant, env, source.mirror, source.mirror.url, source.branch)
+            target = Target(
+                source.tenant, env, source.mirror, source.mirror.url, source.branch, source.fence
+            )
             self.targets[item_key(source.tenant, env)] = target
 
     # -- intake ---------------------------------------------------------------------------------
@@ -209,8 +212,7 @@ class Engine:
     def merge_check(self, target: Target) -> MergeSettler | None:
         """What settles a merged review's commit against its preview, for repositories whose
         previews are posted; None for the others (nothing was previewed there)."""
-        # list(): the registration refresher may add a source on its own thread meanwhile.
-        source = next((s for s in list(self.sources.values()) if s.mirror is target.source), None)
+        source = self._source_of(target)
         forge = self.forges.of(source.name) if source is not None else None
         if forge is None:
             return None
@@ -218,6 +220,10 @@ class Engine:
             self.store.previews, graph=self._mirror(target), open_review=forge.open,
             on_stale=forge.on_stale_merge,
         )  # fmt: skip
+
+    def _source_of(self, target: Target) -> Source | None:
+        # list(): the registration refresher may add a source on its own thread meanwhile.
+        return next((s for s in list(self.sources.values()) if s.mirror is target.source), None)
 
     def handle_drift(self, target: Target, payload: Mapping[str, Any]) -> object:
         return self.checker.check(target)
@@ -233,7 +239,11 @@ class Engine:
         base_ref = str(payload.get("base_ref", ""))
         base = (mirror.head(base_ref) or "") if base_ref else ""
         head = ReviewHead(repository, int(payload.get("review", 0)), commit, base)
-        return self.previews.preview(target.tenant, mirror, head)
+        source = self._source_of(target)
+        followed = source.environments if source is not None else (target.environment,)
+        return self.previews.preview(
+            target.tenant, mirror, head, followed=followed, fence=target.fence
+        )
 
     def fetch_commit(self, target: Target, commit: str) -> None:
         """Fetch the repository unless its mirror already holds ``commit``."""

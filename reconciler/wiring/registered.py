@@ -18,9 +18,10 @@ from core.errors import ConfigError, RxtError
 from core.logs import get_logger
 from core.secrets import SecretSource
 from reconciler.mirrors import RepositoryMirror, TokenAuth
+from reconciler.scoping import TenantScope
 from reconciler.wiring.config import EngineConfig
 from reconciler.wiring.engine import REVIEW_REFSPECS, Engine, Source
-from reconciler.workers import item_key
+from reconciler.workers import RECONCILE, item_key
 from state.registrations import RegisteredRepository, registered_repositories
 
 log = get_logger()
@@ -115,6 +116,7 @@ class RegistrationRefresher:
         source = Source(
             name, self._mirror(registration, token), registration.tenant,
             tuple(sorted(registration.environments)), registration.branch, (secret,),
+            fence=TenantScope(self.engine.store.database, registration.tenant),
         )  # fmt: skip
         previous = self.adopted.get(registration.repository_id)
         if previous is not None and _same(previous, source, token):
@@ -123,7 +125,7 @@ class RegistrationRefresher:
         self.adopted[registration.repository_id] = _Adopted(source, token)
         log.info("registration.adopted", tenant=registration.tenant, repository=name,
                  environments=list(source.environments), updated=previous is not None)  # fmt: skip
-        self._schedule(source)
+        self._schedule(source, first=previous is None)
         return name
 
     def _check_claims(self, registration: RegisteredRepository, name: str) -> None:
@@ -173,9 +175,15 @@ class RegistrationRefresher:
             credentials=TokenAuth(token) if token else None, extra_refspecs=REVIEW_REFSPECS,
         )  # fmt: skip
 
-    def _schedule(self, source: Source) -> None:
+    def _schedule(self, source: Source, *, first: bool) -> None:
         """Fetch the adopted repository and set each environment's drift schedule, as
-        ``Engine.start`` does for configured ones."""
+        ``Engine.start`` does for configured ones; on first adoption, queue a sync of each
+        environment as a push would (``sync.auto: false`` only plans it)."""
+        if first:
+            for env in source.environments:
+                payload = {"trigger": "push", "reason": "registered"}
+                key = item_key(source.tenant, env)
+                self.engine.store.queue.enqueue(RECONCILE, key=key, payload=payload)
         for env in source.environments:
             target = self.engine.targets[item_key(source.tenant, env)]
             try:

@@ -5,7 +5,7 @@ configuration, or a repository's own) and the run of ``Previewer`` for one revie
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -14,6 +14,7 @@ from core.logs import get_logger
 from reconciler.forges import GitHubReview, GitLabReview, open_review
 from reconciler.mirrors import RepositoryMirror
 from reconciler.previews import Preview, Previewer, PreviewLedger, ReviewHead
+from reconciler.reconciling import Fence
 from reconciler.sites import Sites
 from reconciler.wiring.config import ForgeConfig
 
@@ -79,8 +80,17 @@ class PostedPreviews:
         self.sites = sites
         self.ledger = ledger
 
-    def preview(self, tenant: str, mirror: RepositoryMirror, head: ReviewHead) -> list[Preview]:
-        """Preview every environment of the repository that ``head`` changes against ``base``.
+    def preview(
+        self,
+        tenant: str,
+        mirror: RepositoryMirror,
+        head: ReviewHead,
+        *,
+        followed: Collection[str] | None = None,
+        fence: Fence | None = None,
+    ) -> list[Preview]:
+        """Preview every environment of the repository that ``head`` changes against ``base``
+        and the engine follows (all when ``followed`` is None), each checked by ``fence``.
 
         Raises:
             PlatformError: the forge refused or failed; a TransientError is worth a retry.
@@ -93,7 +103,10 @@ class PostedPreviews:
                 f"repository {head.repository}: no forge to post its previews to",
                 hint="add a forge section to the repository or to the engine configuration",
             )
-        previewer = Previewer(tenant, source=mirror, observe=self.sites, ledger=self.ledger)
+        previewer = Previewer(
+            tenant, source=mirror, observe=self.sites, ledger=self.ledger, fence=fence,
+            followed=followed,
+        )  # fmt: skip
         with forge.open(head.repository, head.number) as review:
             previews = previewer.preview(head, review)
         log.info("preview.posted", tenant=tenant, repository=head.repository,

@@ -28,10 +28,12 @@ from reconciler.previews import (
     comment_replanned,
     settle_merge,
 )
+from reconciler.scoping import TenantScope
 from reconciler.sites import Sites, load_at
 from simulators.github import ForgeSimulator
 from simulators.kubernetes import FakeApiServer
 from simulators.nsx import NsxSimulator
+from state.access import Grants
 from state.store import Store
 from tests.reconciler.gitrepos import commit, make_remote, nest
 from tests.simulators.github.conftest import PROJECT_ID, REPO, TOKEN, forge
@@ -444,3 +446,53 @@ def test_a_preview_on_the_simulators_reads_the_platforms_and_writes_nothing(
     assert simulators.kube.calls(method="GET") > reads
     assert simulators.writes() == before
     assert forge.statuses(head)[-1].state == "success"
+
+
+def test_a_registered_repositorys_preview_reaching_outside_the_tenant_is_refused(
+    repo: ExampleRepo, forge: ForgeSimulator, github: GitHubReview, store: Store
+) -> None:
+    """A tenant's own repository cannot preview (and so read into a comment) another tenant's
+    namespace: the fence checks every previewed head, not just the registered manifest."""
+    Grants(store.database).grant("acme", ("sddc-dfw", "nsx-dfw", "spot-dfw"))
+    env = f"{STAGING}/environment.yaml"
+    head = repo.review(
+        "pr-7", {env: lambda text: text.replace("namespace: acme-staging", "namespace: globex")}
+    )
+    fenced = Previewer(
+        "acme", source=repo.mirror, observe=FakeWorld().drivers(), ledger=MemoryLedger(),
+        fence=TenantScope(store.database, "acme"),
+    )  # fmt: skip
+    [preview] = fenced.preview(ReviewHead(REPO, 7, head, repo.base), github)
+    body = forge.comments(REPO, 7)[0].body
+    assert (preview.verdict, preview.plan) == ("failure", None)
+    assert "reaches outside tenant acme" in body
+    assert "spec.sites.kubernetes.namespace 'globex' is not acme-*" in body
+
+
+def test_a_fenced_preview_within_the_tenant_is_planned(
+    repo: ExampleRepo, github: GitHubReview, store: Store
+) -> None:
+    Grants(store.database).grant("acme", ("sddc-dfw", "nsx-dfw", "spot-dfw"))
+    head = repo.review("pr-7", {WEB: replicas(2)})
+    fenced = Previewer(
+        "acme", source=repo.mirror, observe=FakeWorld().drivers(), ledger=MemoryLedger(),
+        fence=TenantScope(store.database, "acme"),
+    )  # fmt: skip
+    [preview] = fenced.preview(ReviewHead(REPO, 7, head, repo.base), github)
+    assert (preview.verdict, preview.plan is not None) == ("success", True)
+
+
+def test_only_environments_the_engine_follows_are_previewed(
+    repo: ExampleRepo, forge: ForgeSimulator, github: GitHubReview
+) -> None:
+    prod_web = WEB.replace("staging", "prod")
+    head = repo.review("pr-7", {WEB: relabel, prod_web: relabel})
+    following = Previewer(
+        "acme", source=repo.mirror, observe=FakeWorld().drivers(), ledger=MemoryLedger(),
+        followed=("staging",),
+    )  # fmt: skip
+    previews = following.preview(ReviewHead(REPO, 7, head, repo.base), github)
+    assert [p.environment for p in previews] == ["staging"]
+    assert [c.body.split("\n")[0] for c in forge.comments(REPO, 7)] == [
+        "<!-- rxt:plan acme/staging -->"
+    ]

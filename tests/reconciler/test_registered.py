@@ -24,6 +24,7 @@ from drivers.vault import VaultSecretSource
 from reconciler.wiring.deliveries import StoreDeliveryLog
 from reconciler.wiring.engine import Engine, EngineSettings, Source
 from reconciler.wiring.registered import RegistrationRefresher, repository_name
+from reconciler.workers import RECONCILE
 from rxt.api import create_app
 from rxt.api.access import TenantServices
 from rxt.api.serving import running_in_thread
@@ -349,3 +350,57 @@ def test_every_registration_is_read_with_its_tenant_refs_and_folders(
     )  # fmt: skip
     assert (beta.tenant, beta.credentials_ref) == ("beta", None)
     assert dict(beta.environments) == {"prod": "environments/prod"}
+
+
+def adopted(stage: Stage, admin: hvac.Client) -> str:
+    """A registered, adopted repository whose first sync (queued by the adoption) applied."""
+    head = stage.repo.initial()
+    write(admin, "acme", stage.hook_path, secret=HOOK_VALUE)
+    stage.register("acme", stage.url, path=stage.hook_path)
+    assert stage.refresher.refresh() == [repository_name(stage.url)]
+    assert stage.engine.worker("w").step()
+    assert [r.status for r in stage.engine.results] == ["succeeded"]
+    return head
+
+
+def test_adopting_a_registration_queues_its_first_sync_once(
+    stage: Stage, admin: hvac.Client
+) -> None:
+    adopted(stage, admin)
+    assert stage.world.writes > 0
+    assert stage.refresher.refresh() == []
+    assert not stage.engine.worker("w").step(), "a second refresh queued another sync"
+
+
+def test_a_later_commit_reaching_outside_the_tenant_is_refused_and_nothing_is_applied(
+    stage: Stage, admin: hvac.Client
+) -> None:
+    """Registration checked the environment.yaml it was sent; the engine checks every commit
+    after it, so a push cannot move the environment into another tenant's namespace."""
+    adopted(stage, admin)
+    writes = stage.world.writes
+    outside = environment_yaml("acme", "prod", namespace="beta-prod", folder="acme-prod")
+    stage.repo.push({"environment.yaml": outside})
+    stage.engine.store.queue.enqueue(RECONCILE, key="acme/prod", payload={"trigger": "push"})
+
+    assert stage.engine.worker("w").step()
+
+    refused = stage.engine.results[-1]
+    assert refused.status == "invalid"
+    assert "reaches outside tenant acme" in refused.error
+    assert "spec.sites.kubernetes.namespace 'beta-prod' is not acme-*" in refused.error
+    assert stage.world.writes == writes
+
+
+def test_a_withdrawn_grant_stops_the_next_reconcile_of_the_same_commit(
+    stage: Stage, admin: hvac.Client
+) -> None:
+    adopted(stage, admin)
+    stage.api.grants.grant("acme", ("spot",))  # sddc and nsx withdrawn
+    stage.engine.store.queue.enqueue(RECONCILE, key="acme/prod", payload={"trigger": "api"})
+
+    assert stage.engine.worker("w").step()
+
+    refused = stage.engine.results[-1]
+    assert refused.status == "invalid"
+    assert "spec.sites.vsphere.site 'sddc' is not granted" in refused.error
