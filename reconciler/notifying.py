@@ -9,12 +9,13 @@ holds across restarts and across engines sharing one database.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
+from core.errors import RxtError
 from core.logs import get_logger
 from state.catalog import Catalog
 
@@ -41,14 +42,26 @@ class Message:
         return {"text": self.title, "blocks": blocks}
 
 
+UrlCheck = Callable[[str], object]
+"""Raises ``RxtError`` for a URL that may not be reached (``rxt.api.urls.UrlPolicy.check``)."""
+
+
 @dataclass
 class Notifier:
-    """Posts messages to the configured webhook URLs."""
+    """Posts messages to the configured webhook URLs, and to the URLs a tenant registered for
+    its own environments (``routes``, by ``tenant/environment``)."""
 
     catalog: Catalog
     urls: Sequence[str] = ()
     timeout: float = 5.0
     sent: list[str] = field(default_factory=list)
+    routes: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    check: UrlCheck | None = None
+    """Checked again before each post to a registered URL: its name may resolve elsewhere now."""
+
+    def route(self, environment: str, urls: Sequence[str]) -> None:
+        """Also send ``environment``'s messages to ``urls`` (a tenant's registered ones)."""
+        self.routes[environment] = tuple(urls)
 
     def notify(self, *, environment: str, revision: str, event: str, message: Message) -> bool:
         """Send ``message`` unless this (environment, revision, event) was already notified.
@@ -56,7 +69,8 @@ class Notifier:
         Returns True when this call sent it. A URL that fails is logged and not retried: a
         notification is advice, and the drift report itself stays in the store.
         """
-        if not self.urls:
+        registered = self.routes.get(environment, ())
+        if not self.urls and not registered:
             return False
         key = _key(environment, revision, event)
         if not self.catalog.first_delivery(NOTIFY_PROVIDER, key, body_digest=key):
@@ -64,7 +78,20 @@ class Notifier:
             return False
         for url in self.urls:
             self._post(url, message)
+        for url in registered:
+            if self._reachable(url, environment=environment):
+                self._post(url, message)
         self.sent.append(key)
+        return True
+
+    def _reachable(self, url: str, *, environment: str) -> bool:
+        if self.check is None:
+            return True
+        try:
+            self.check(url)
+        except RxtError as error:
+            log.warning("notification.refused", environment=environment, error=error.message)
+            return False
         return True
 
     def _post(self, url: str, message: Message) -> None:

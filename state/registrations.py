@@ -28,6 +28,7 @@ class RegisteredRepository:
     webhook_secret_ref: SecretRef
     credentials_ref: SecretRef | None = None
     environments: Mapping[str, str] = field(default_factory=dict)  # name -> folder in the repo
+    notify_url: str = ""
 
 
 def registered_repositories(database: Database) -> list[RegisteredRepository]:
@@ -55,6 +56,7 @@ def _registered(
         webhook_secret_ref=_ref(registration.webhook_secret_ref),
         credentials_ref=_ref(credentials) if credentials else None,
         environments={str(k): str(v) for k, v in (registration.environment_paths or {}).items()},
+        notify_url=registration.notify_url or "",
     )
 
 

@@ -60,6 +60,7 @@ class Source:
     webhook_secrets: tuple[str, ...] = ()
     poll_seconds: float = 0.0
     fence: Fence | None = None
+    notify: tuple[str, ...] = ()
 
 
 @dataclass
@@ -91,15 +92,15 @@ class Engine:
         self.sites = sites
         self.settings = settings or EngineSettings()
         self.metrics = metrics or NoMetrics()
+        self.notifier = Notifier(store.catalog, urls=list(self.settings.notify))
         self.sources: dict[str, Source] = {}
         self.targets: dict[str, Target] = {}
         for source in sources:
             self.add_source(source)
         opts = self.settings.options
         self.reconciler = Reconciler(store, sites, options=opts, metrics=self.metrics)
-        notifier = Notifier(store.catalog, urls=list(self.settings.notify))
         self.checker = DriftChecker(
-            self.reconciler, notifier=notifier, metrics=self.metrics, holder=opts.holder
+            self.reconciler, notifier=self.notifier, metrics=self.metrics, holder=opts.holder
         )
         self.schedule = DriftSchedule(self.enqueue_drift)
         self.forges = Forges(self.settings.forge, dict(self.settings.forges))
@@ -153,6 +154,8 @@ class Engine:
                 source.tenant, env, source.mirror, source.mirror.url, source.branch, source.fence
             )
             self.targets[item_key(source.tenant, env)] = target
+            if source.notify:
+                self.notifier.route(item_key(source.tenant, env), source.notify)
 
     # -- intake ---------------------------------------------------------------------------------
 

@@ -117,6 +117,7 @@ class RegistrationRefresher:
             name, self._mirror(registration, token), registration.tenant,
             tuple(sorted(registration.environments)), registration.branch, (secret,),
             fence=TenantScope(self.engine.store.database, registration.tenant),
+            notify=(registration.notify_url,) if registration.notify_url else (),
         )  # fmt: skip
         previous = self.adopted.get(registration.repository_id)
         if previous is not None and _same(previous, source, token):
@@ -244,6 +245,6 @@ def _check_folders(registration: RegisteredRepository) -> None:
 
 def _same(previous: _Adopted, source: Source, token: str) -> bool:
     old = previous.source
-    return (old.environments, old.branch, old.webhook_secrets, previous.token) == (
-        source.environments, source.branch, source.webhook_secrets, token,
+    return (old.environments, old.branch, old.webhook_secrets, old.notify, previous.token) == (
+        source.environments, source.branch, source.webhook_secrets, source.notify, token,
     )  # fmt: skip

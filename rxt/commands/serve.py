@@ -13,6 +13,7 @@ import signal
 import socket
 from collections.abc import Sequence
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from types import FrameType
 from typing import Annotated
@@ -161,6 +162,8 @@ def serve(
     metrics.watch_queue(engine.queue_depth)
     refresher = RegistrationRefresher.configured(engine, engine_config)
     tenant_api = TenantServices.configured(store, settings)
+    # A registered notification URL is checked again before each post, as at registration.
+    engine.notifier.check = partial(tenant_api.urls.check, what="notification URL")
     if refresher is not None:
         tenant_api = replace(tenant_api, registered=refresher.wake)
     app = create_app(

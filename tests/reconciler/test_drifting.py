@@ -9,6 +9,7 @@ from dataclasses import replace
 
 import pytest
 
+from core.errors import ConfigError
 from core.resources import Platform, ResourceRef
 from drivers.fake import FakeWorld
 from reconciler import events, history
@@ -165,3 +166,28 @@ def test_a_second_check_of_an_environment_being_checked_is_skipped(
 )
 def test_stored_references_read_back_to_the_same_reference(text: str) -> None:
     assert str(history.decode_ref(text)) == text
+
+
+def test_a_tenants_registered_url_gets_its_own_environments_drift_checked_again_first(
+    env_repo: EnvRepo, reconciler: Reconciler, world: FakeWorld, store: Store
+) -> None:
+    """A URL a tenant registered receives that environment's messages only, and is checked
+    again before each post (its name may resolve somewhere private by now)."""
+    applied(env_repo, reconciler)
+    checked: list[str] = []
+
+    def refuse_the_second(url: str) -> None:
+        checked.append(url)
+        if url.endswith("/refused"):
+            raise ConfigError(f"{url} resolves to a private address", hint="allow it")
+
+    with chat_server() as (url, received):
+        notifier = Notifier(store.catalog, check=refuse_the_second)
+        notifier.route("acme/prod", [f"{url}/mine", f"{url}/refused"])
+        notifier.route("acme/other", [f"{url}/theirs"])
+        edit_by_hand(world, DEPLOYMENT, ["spec", "replicas"], 7)
+        DriftChecker(reconciler, notifier=notifier).check(env_repo.target())
+
+    assert checked == [f"{url}/mine", f"{url}/refused"]
+    [message] = received
+    assert message["text"].startswith("Drift in acme/prod")

@@ -42,6 +42,7 @@ from tests.reconciler.gitrepos import make_remote
 
 SITES = ("spot", "sddc", "nsx")
 HOOK_VALUE = "registered-hook-value-5d1c"
+CHAT = "https://chat.acme.example/hooks/deploys"
 
 
 @pytest.fixture(scope="module")
@@ -404,3 +405,23 @@ def test_a_withdrawn_grant_stops_the_next_reconcile_of_the_same_commit(
     refused = stage.engine.results[-1]
     assert refused.status == "invalid"
     assert "spec.sites.vsphere.site 'sddc' is not granted" in refused.error
+
+
+def test_a_registered_notification_url_receives_its_environments_messages(
+    stage: Stage, admin: hvac.Client
+) -> None:
+    stage.repo.initial()
+    write(admin, "acme", stage.hook_path, secret=HOOK_VALUE)
+    tenant_id = find_tenant(stage.engine.store.database, "acme")
+    assert tenant_id is not None
+    registration = Registration(
+        url=stage.url, branch="main", environments={"prod": "environments/prod"},
+        webhook_secret_ref={"path": stage.hook_path, "key": "secret"}, notify_url=CHAT,
+    )  # fmt: skip
+    stage.api.tenancy.register(tenant_id, registration, tenant="acme", actor="test")
+
+    assert stage.refresher.refresh() == [repository_name(stage.url)]
+
+    assert stage.engine.notifier.routes == {
+        "acme/prod": ("https://chat.acme.example/hooks/deploys",)
+    }
