@@ -17,7 +17,7 @@ from core.logs import get_logger
 from planner.plans import Plan
 from reconciler.forges import Review
 from reconciler.previews import MergeVerdict, comment_replanned, compare, record_from
-from reconciler.reconciling import Settled
+from reconciler.replanning import Settled
 from state.previews import PreviewStore, StoredPreview, StoredVerdict
 
 log = get_logger()

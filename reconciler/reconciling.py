@@ -23,12 +23,13 @@ from planner.loading import LoadedEnvironment
 from planner.plans import Plan, plan_environment
 from planner.rendering import render_placed
 from planner.views.json import plan_document
-from reconciler import approvals, events, history
+from reconciler import approvals, events, replanning
 from reconciler.applying import ApplyLimits, Outcome, RetryPolicy, apply_changes
 from reconciler.leasing import EnvironmentBusy, LeaseKeeper, held_lease
 from reconciler.metering import LoopMetrics, NoMetrics
 from reconciler.planning import on_planning_thread
 from reconciler.recording import Note, Recorder, Subject, encode_ref
+from reconciler.replanning import MergeCheck, Settled
 from reconciler.sites import Sites, load_at
 from reconciler.trees import RepoTree
 from state.database import Clock, utc_now
@@ -77,26 +78,6 @@ class Options:
     lease_ttl: dt.timedelta = dt.timedelta(minutes=5)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     limits: ApplyLimits = field(default_factory=ApplyLimits)
-
-
-@dataclass(frozen=True)
-class Settled:
-    """A merge check's answer for a merged review's commit: whether its plan is the previewed
-    one, why not, and the review (``owner/name#42``). ``new`` is False when the commit was
-    settled before and the stored verdict was read back."""
-
-    matches: bool
-    reason: str
-    review: str
-    held: bool = False
-    new: bool = True
-
-
-class MergeCheck(Protocol):
-    """Settles the plan of a pushed commit against the preview of the review it merged; None
-    when no previewed review is found for the commit (a plain push)."""
-
-    def __call__(self, plan: Plan) -> Settled | None: ...
 
 
 @dataclass(frozen=True)
@@ -247,9 +228,9 @@ class Reconciler:
         # Settled before the plan is stored: a held plan is stored with its changes marked as
         # needing approval, which is what the tenant API lets a person approve.
         settled = merge(plan) if merge is not None else None
-        hold = self._merge_hold(subject)
+        hold = replanning.merge_hold(self.store, subject)
         if hold:
-            plan = held_for_approval(plan, why=hold)
+            plan = replanning.held_for_approval(plan, why=hold)
         self._record_plan(plan, subject, kind="apply")
         subject = replace(subject, plan_id=plan.id)
         replanned = self._replanned(subject, plan, settled=settled, saved_plan=saved_plan)
@@ -274,19 +255,10 @@ class Reconciler:
             self.recorder.note(subject, Note("merge.settled", subject.name, details))
         if settled is not None and not settled.matches:
             return settled.reason
-        replanned = self._stale(saved_plan, plan) if saved_plan else ""
+        replanned = replanning.stale(self.store.database, saved_plan, plan) if saved_plan else ""
         if replanned:
             self.recorder.note(subject, Note("plan.replanned", subject.name, {"why": replanned}))
         return replanned
-
-    def _merge_hold(self, subject: Subject) -> str:
-        """Why every change of ``subject.commit`` waits for an approval: its merge was planned
-        again and held. Read from the store, so a heal or an API sync of the commit holds too."""
-        verdict = self.store.previews.verdict(subject.tenant, subject.environment, subject.commit)
-        if verdict is None or verdict.matches or not verdict.held:
-            return ""
-        review = f"{verdict.repository}#{verdict.number}"
-        return f"the merge of {review} was planned again ({verdict.reason}); approve the plan"
 
     def _gate(
         self, plan: Plan, subject: Subject, *, hold: str = ""
@@ -295,7 +267,8 @@ class Reconciler:
 
         Changes that need approval are held until an approval through the tenant API covers
         them (``reconciler.approvals``); released ones are marked approved for the drivers.
-        ``hold`` says why every change needs one (a merge planned again, see ``_merge_hold``).
+        ``hold`` says why every change needs one (a merge planned again: see
+        ``replanning.merge_hold``).
         """
         release = approvals.released(
             self.store.database, environment_id=subject.environment_id, plan=plan
@@ -432,29 +405,6 @@ class Reconciler:
         self.recorder.note(subject, Note("manifests.rejected", subject.name, {"error": text}))
         return Result("invalid", error=text)
 
-    def _stale(self, saved: str, plan: Plan) -> str:
-        """'' when the saved plan is the one computed now; otherwise why it was planned again."""
-        if saved.rpartition(":")[2] == plan.id.rpartition(":")[2]:
-            return ""
-        basis = history.plan_basis(self.store.database, saved)
-        if basis is None:
-            return f"the saved plan {saved} is unknown; planned again"
-        commit, fingerprint = basis
-        if commit != plan.commit:
-            return f"the saved plan {saved} was made at {commit}, not {plan.commit}"
-        if fingerprint != plan.observed_fingerprint:
-            return f"the observed state changed since plan {saved} was made"
-        return f"the desired state or policy changed since plan {saved} was made"
-
-
-def held_for_approval(plan: Plan, *, why: str) -> Plan:
-    """``plan`` with every change waiting for a person's approval, saying why."""
-    changes = tuple(
-        replace(c, needs_approval=True, reason=f"{c.reason}; {why}" if c.reason else why)
-        for c in plan.changes
-    )
-    return replace(plan, changes=changes)
-
 
 def _since(started: float) -> float:
     return time.monotonic() - started
@@ -465,4 +415,4 @@ def _fields(result: Result) -> dict[str, object]:
             "failed": len(result.failed)}  # fmt: skip
 
 
-__all__ = ["EnvironmentBusy", "MergeCheck", "Options", "Reconciler", "Result", "Settled", "Target"]
+__all__ = ["EnvironmentBusy", "Options", "Reconciler", "Result", "Target"]

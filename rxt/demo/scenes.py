@@ -27,7 +27,8 @@ from reconciler.forges import GitHubReview
 from reconciler.merging import MergeSettler
 from reconciler.planning import on_planning_thread
 from reconciler.previews import Previewer, ReviewHead, StoredLedger
-from reconciler.reconciling import MergeCheck, Reconciler, Result, Target
+from reconciler.reconciling import Reconciler, Result, Target
+from reconciler.replanning import MergeCheck
 from rxt.demo import show
 from rxt.demo.gitrepo import DemoRepository
 from rxt.demo.stage import FORGE_TOKEN, REPOSITORY, REVIEW, Stage
