@@ -8,6 +8,7 @@ posted; ``Reconciler.reconcile`` calls it under the lease, once the plan is made
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Literal, Protocol
@@ -29,9 +30,36 @@ OnStale = Literal["hold", "apply"]
 
 
 class CommitGraph(Protocol):
-    """Where a commit's parents are read: the repository's ``RepositoryMirror``."""
+    """Where a commit's parents and message are read: the repository's ``RepositoryMirror``."""
 
     def parents(self, commit: str) -> list[str]: ...
+
+    def message(self, commit: str) -> str: ...
+
+
+# What the forges write into the commits they make by default: GitHub's squash merge ends its
+# title with "(#42)" and its merge commit starts "Merge pull request #42 from ..."; GitLab ends
+# a merge or squash commit with "See merge request group/project!42".
+_GITHUB_SQUASH = re.compile(r"\(#(\d{1,9})\)\s*$")
+_GITHUB_MERGE = re.compile(r"^Merge pull request #(\d{1,9}) ")
+_GITLAB = re.compile(r"^See merge request (\S+)!(\d{1,9})\s*$", re.MULTILINE)
+
+
+def named_review(message: str, *, repository: str) -> int | None:
+    """The review number a forge wrote into a merge or squash commit's message, or None.
+
+    Safe to trust: the review found is only compared with. A message naming another review
+    matches only when the plan is exactly the one previewed there; otherwise it is held.
+    """
+    title = message.split("\n", 1)[0]
+    for pattern in (_GITHUB_SQUASH, _GITHUB_MERGE):
+        found = pattern.search(title)
+        if found:
+            return int(found.group(1))
+    for project, number in _GITLAB.findall(message):
+        if project == repository:
+            return int(number)
+    return None
 
 
 def find_preview(
@@ -41,13 +69,17 @@ def find_preview(
     environment: str,
     commit: str,
     parents: Sequence[str],
+    repository: str = "",
+    message: str = "",
 ) -> StoredPreview | None:
     """The preview, for ``environment``, of the review that ``commit`` merged, or None.
 
     First the review whose previewed head is ``commit`` itself (a fast-forward) or one of the
     parents it merged in (a merge commit; its first parent is the branch before the merge, so it
     is not looked at). Then the review a forge reported merged as ``commit`` (squash and rebase
-    merges make a commit no preview saw), by its newest preview.
+    merges make a commit no preview saw), by its newest preview. Last, the review the forge
+    named in the commit's message (``named_review``): a squash merge pushed before the forge's
+    merge event arrived is still found.
     """
     heads = [commit, *parents[1:]]
     found = previews.with_heads(tenant, environment, heads)
@@ -60,7 +92,10 @@ def find_preview(
         )
         if latest is not None:
             return latest
-    return None
+    number = named_review(message, repository=repository) if repository else None
+    if number is None:
+        return None
+    return previews.latest(tenant, environment, repository=repository, number=number)
 
 
 class MergeSettler:
@@ -74,6 +109,8 @@ class MergeSettler:
             nowhere.
         on_stale: what a plan that is not the previewed one gets: ``hold`` keeps every change
             until a person approves the new plan, ``apply`` applies it at once.
+        repository: the name previews were recorded under (``owner/name``), to find a review
+            named in a commit message; '' to not look there.
     """
 
     def __init__(
@@ -83,9 +120,11 @@ class MergeSettler:
         graph: CommitGraph,
         open_review: OpenReview | None = None,
         on_stale: OnStale = "hold",
+        repository: str = "",
     ) -> None:
         self.previews = previews
         self.graph = graph
+        self.repository = repository
         self.open_review = open_review
         self.on_stale = on_stale
 
@@ -99,6 +138,7 @@ class MergeSettler:
         previewed = find_preview(
             self.previews, tenant=plan.tenant, environment=plan.environment,
             commit=plan.commit, parents=self.graph.parents(plan.commit),
+            repository=self.repository, message=self.graph.message(plan.commit),
         )  # fmt: skip
         if previewed is None:
             log.info("merge.unmatched", tenant=plan.tenant, env=plan.environment,

@@ -178,12 +178,23 @@ class RepositoryMirror:
                 hint="fetch the repository first, or check the commit id",
             ) from error
 
+    def message(self, commit: str) -> str:
+        """The message of ``commit``.
+
+        Raises:
+            ConfigError: the mirror holds no such commit.
+        """
+        return str(self._commit(commit).message)
+
     def parents(self, commit: str) -> list[str]:
         """The parents of ``commit``, first parent first (two or more for a merge commit).
 
         Raises:
             ConfigError: the mirror holds no such commit (fetch first, or the id is wrong).
         """
+        return [str(oid) for oid in self._commit(commit).parent_ids]
+
+    def _commit(self, commit: str) -> pygit2.Commit:
         try:
             found = self._repo.get(commit)
         except (ValueError, pygit2.GitError):
@@ -193,7 +204,7 @@ class RepositoryMirror:
                 f"repository {self.url}: commit {commit!r} is not in the mirror",
                 hint="fetch the repository first, or check the commit id",
             )
-        return [str(oid) for oid in found.parent_ids]
+        return found
 
     def _open_or_create(self) -> pygit2.Repository:
         with self._locked():

@@ -221,7 +221,7 @@ class Engine:
             return None
         return MergeSettler(
             self.store.previews, graph=self._mirror(target), open_review=forge.open,
-            on_stale=forge.on_stale_merge,
+            on_stale=forge.on_stale_merge, repository=source.name if source else "",
         )  # fmt: skip
 
     def _source_of(self, target: Target) -> Source | None:

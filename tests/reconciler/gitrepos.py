@@ -54,12 +54,18 @@ def write_tree(repo: pygit2.Repository, entries: Mapping[str, Entry]) -> pygit2.
     return repo.odb.write(pygit2.enums.ObjectType.TREE, raw)
 
 
-def commit(repo: pygit2.Repository, entries: Mapping[str, Entry], *, branch: str = "main") -> str:
+def commit(
+    repo: pygit2.Repository,
+    entries: Mapping[str, Entry],
+    *,
+    branch: str = "main",
+    message: str = "change",
+) -> str:
     """Commit ``entries`` as the whole tree on ``branch``; returns the commit id."""
     ref = f"refs/heads/{branch}"
     parents = [repo.references[ref].target] if ref in repo.references else []
     tree = write_tree(repo, entries)
-    oid = repo.create_commit(ref, _SIGNATURE, _SIGNATURE, "change", tree, parents)
+    oid = repo.create_commit(ref, _SIGNATURE, _SIGNATURE, message, tree, parents)
     return str(oid)
 
 

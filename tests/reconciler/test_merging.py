@@ -281,6 +281,22 @@ def test_a_squash_merge_is_found_through_the_closed_event(stage: Stage) -> None:
     assert (verdict.matches, verdict.repository, verdict.number) == (True, REPO, 42)
 
 
+def test_a_squash_merge_pushed_before_its_closed_event_is_found_by_its_message(
+    stage: Stage,
+) -> None:
+    """The forges send the push and the closed event in no set order; GitHub's default squash
+    title ends "(#42)", which names the review when the push comes first."""
+    preview(stage)
+    files = nest(review_files(stage.repo))
+    squashed = commit(stage.repo.remote, files, message="Scale the web app (#42)\n\n* more")
+    push(stage, squashed)
+
+    verdict = stage.store.previews.verdict("acme", "prod", squashed)
+    assert stage.last().status == "succeeded"
+    assert verdict is not None
+    assert (verdict.matches, verdict.repository, verdict.number) == (True, REPO, 42)
+
+
 def test_a_squash_merge_without_the_closed_event_is_a_plain_push(stage: Stage) -> None:
     head = preview(stage)
     squashed = commit(stage.repo.remote, nest(review_files(stage.repo)))

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.merging import find_preview
+from reconciler.merging import find_preview, named_review
 from reconciler.webhooks import ReviewRequest, identify, parse_event
 from state.previews import StoredPreview
 from state.store import Store
@@ -90,3 +90,34 @@ def test_a_squash_merge_is_found_only_through_the_recorded_merge(store: Store) -
     store.previews.record_merge("acme", repository="acme/envs", number=42, merge_commit=SQUASH)
     assert found(store, SQUASH, ["1" * 40]) == 42
     assert found(store, SQUASH, ["1" * 40], environment="staging") is None
+
+
+@pytest.mark.parametrize(
+    ("message", "number"),
+    [
+        ("Scale the web app (#42)", 42),
+        ("Scale the web app (#42)\n\n* first\n* second", 42),
+        ("Merge pull request #42 from acme/scale-web\n\nScale the web app", 42),
+        ("Scale the web app\n\nSee merge request acme/envs!42", 42),
+        ("Scale the web app\n\nSee merge request globex/envs!42", None),  # another project
+        ("Scale the web app, see #42 for why", None),
+        ("Fix (#42) in the middle of a title", None),
+        ("", None),
+    ],
+)
+def test_the_review_a_forge_names_in_its_commit_message_is_read(
+    message: str, number: int | None
+) -> None:
+    assert named_review(message, repository="acme/envs") == number
+
+
+def test_a_squash_merge_is_found_through_its_message_when_no_event_was_recorded(
+    store: Store,
+) -> None:
+    record(store, number=42, head="2" * 40)
+    preview = find_preview(
+        store.previews, tenant="acme", environment="prod", commit=SQUASH, parents=["1" * 40],
+        repository="acme/envs", message="Scale the web app (#42)",
+    )  # fmt: skip
+    assert preview is not None
+    assert preview.number == 42
