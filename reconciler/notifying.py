@@ -16,7 +16,10 @@ from typing import Any
 import httpx
 
 from core.errors import RxtError
+from core.hashing import digest
 from core.logs import get_logger
+from reconciler.reconciling import Result
+from reconciler.recording import stored_plan_id
 from state.catalog import Catalog
 
 log = get_logger()
@@ -102,6 +105,33 @@ class Notifier:
             log.warning("notification.failed", error=type(error).__name__)
             return
         log.info("notification.sent", title=message.title)
+
+
+def outcome_message(name: str, commit: str, result: Result) -> tuple[str, Message] | None:
+    """The notification a reconcile outcome deserves, with its event name, or None: a failed
+    change, a policy denial, rejected manifests, or changes waiting for a person's approval.
+
+    The event carries a digest of what went wrong (or of what is held), so a retry ending the
+    same way is not news, and a different failure on the same commit is.
+    """
+    where = f"{name} at {commit[:12]}"
+    if result.status in ("failed", "denied", "invalid"):
+        title = {
+            "failed": f"Apply failed in {where}",
+            "denied": f"Policy denied the plan of {where}",
+            "invalid": f"Manifests rejected in {where}",
+        }[result.status]
+        lines = list(result.failed) or result.error.splitlines()
+        return f"reconcile.{result.status}:{digest(lines)[:24]}", Message(title, lines)
+    if not result.held:
+        return None
+    # The plan id changes as other changes are applied; the held changes are the news.
+    plan = stored_plan_id(result.plan_id)
+    message = Message(
+        f"{len(result.held)} change(s) in {where} wait for approval",
+        [*result.held, f"to apply them, approve: POST /api/v1/plans/{plan}/approvals"],
+    )
+    return f"reconcile.held:{digest(sorted(result.held))[:24]}", message
 
 
 def _key(environment: str, revision: str, event: str) -> str:

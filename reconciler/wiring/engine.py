@@ -23,7 +23,7 @@ from reconciler.intake import Delivery
 from reconciler.merging import MergeSettler
 from reconciler.metering import LoopMetrics, NoMetrics
 from reconciler.mirrors import RepositoryMirror, TokenAuth
-from reconciler.notifying import Notifier
+from reconciler.notifying import Notifier, outcome_message
 from reconciler.polling import Poller
 from reconciler.previews import ReviewHead, StoredLedger
 from reconciler.reconciling import Fence, Options, Reconciler, Result, Target
@@ -209,8 +209,17 @@ class Engine:
             trigger=str(payload.get("trigger", "push")), merge=self.merge_check(target),
         )  # fmt: skip
         self.results.append(result)
+        self._notify(target, commit, result)
         self.refresh_schedule(target, commit)
         return result
+
+    def _notify(self, target: Target, commit: str, result: Result) -> None:
+        said = outcome_message(target.name, commit, result)
+        if said is not None:
+            event, message = said
+            self.notifier.notify(
+                environment=target.name, revision=commit, event=event, message=message
+            )
 
     def merge_check(self, target: Target) -> MergeSettler | None:
         """What settles a merged review's commit against its preview, for repositories whose

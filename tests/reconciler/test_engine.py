@@ -20,6 +20,8 @@ from reconciler import history
 from reconciler.intake import Delivery
 from reconciler.leasing import EnvironmentBusy
 from reconciler.mirrors import RepositoryMirror
+from reconciler.notifying import outcome_message
+from reconciler.reconciling import Result
 from reconciler.scheduling import DriftSchedule, interval_seconds, jitter_for
 from reconciler.webhooks import identify, parse_event
 from reconciler.wiring.deliveries import StoreDeliveryLog
@@ -33,8 +35,9 @@ from state.models import RunStatus, WorkStatus
 from state.store import Store
 from tests.conftest import free_port
 from tests.reconciler import payloads
+from tests.reconciler.chat import chat_server
 from tests.reconciler.conftest import fake_sites
-from tests.reconciler.envrepo import EnvRepo
+from tests.reconciler.envrepo import DB, EnvRepo, web_yaml
 from tests.reconciler.gitrepos import commit, nest
 
 
@@ -263,3 +266,50 @@ def test_an_engine_fails_at_start_the_runs_a_stopped_engine_left_running(
     assert swept.status is RunStatus.FAILED
     assert swept.error is not None
     assert swept.error.startswith("abandoned:")
+
+
+def test_rejected_manifests_and_held_changes_are_notified_once_each(
+    store: Store, world: FakeWorld, env_repo: EnvRepo
+) -> None:
+    """Drift is not the only news: rejected manifests and changes waiting for a person are
+    posted too, each once however often the same outcome repeats."""
+    env_repo.initial()
+    with chat_server() as (url, received):
+        source = Source("acme/env-repo", env_repo.mirror, "acme", ("prod",))
+        engine = Engine(
+            store, fake_sites(world), [source],
+            settings=EngineSettings(workers=1, drift_schedule=False, notify=[url]),
+        )  # fmt: skip
+        target = engine.targets["acme/prod"]
+        assert engine.handle_reconcile(target, {}).status == "succeeded"  # nothing to say
+        env_repo.push({"apps/web/deploy.yaml": "spec: [not, a, mapping"})
+        engine.handle_reconcile(target, {})
+        engine.handle_reconcile(target, {})
+        env_repo.push({"apps/web/deploy.yaml": web_yaml(), DB: None})  # the VM's prune waits
+        engine.handle_reconcile(target, {})
+        engine.handle_reconcile(target, {})
+        engine.stop()
+
+    titles = [message["text"] for message in received]
+    assert len(titles) == 2, titles
+    assert titles[0].startswith("Manifests rejected in acme/prod at ")
+    assert titles[1].endswith("wait for approval")
+    approve = received[1]["blocks"][1]["text"]["text"]
+    assert "POST /api/v1/plans/" in approve
+    assert "/approvals" in approve
+
+
+@pytest.mark.parametrize(
+    ("result", "title"),
+    [
+        (Result("failed", "sha256:1", failed=("vsphere:VirtualMachine/f/db: boom",)),
+         "Apply failed in acme/prod at 0123456789ab"),
+        (Result("denied", "sha256:1", failed=("baseline/tls: off",)),
+         "Policy denied the plan of acme/prod at 0123456789ab"),
+        (Result("succeeded", "sha256:1", applied=3), None),
+        (Result("unchanged", "sha256:1"), None),
+    ],
+)  # fmt: skip
+def test_each_reconcile_outcome_says_what_it_should(result: Result, title: str | None) -> None:
+    said = outcome_message("acme/prod", "0123456789abcdef", result)
+    assert (said[1].title if said else None) == title
