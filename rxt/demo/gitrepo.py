@@ -1,5 +1,6 @@
-"""The demo's Git host: a bare repository made from the example repository, with commits on
-``main`` and on review branches, and the engine's mirror of it. ``rxt.demo.story`` uses it."""
+"""The demo's tenant repository: a bare repository made from the example repository, with
+commits on ``main`` and on review branches, which ``rxt.demo.githost`` serves to the engine.
+``rxt.demo.story`` makes it; the scenes commit to it."""
 
 from __future__ import annotations
 
@@ -7,8 +8,6 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import pygit2
-
-from reconciler.mirrors import RepositoryMirror
 
 _AUTHOR = pygit2.Signature("RXT Demo", "demo@rxt.invalid")
 
@@ -23,14 +22,16 @@ def read_files(folder: Path) -> dict[str, bytes]:
 
 
 class DemoRepository:
-    """A bare "remote" holding the example repository, and the engine's mirror of it."""
+    """A bare "remote" named ``name`` (``owner/repo``) under ``folder``, holding the example
+    repository; ``url`` is where the engine fetches it (the Git host's URL)."""
 
-    def __init__(self, folder: Path, *, example: Path) -> None:
-        self.path = folder / "acme-envs.git"
+    def __init__(self, folder: Path, *, example: Path, name: str, url: str = "") -> None:
+        self.name = name
+        self.path = folder / f"{name}.git"
         self.remote = pygit2.init_repository(str(self.path), bare=True)
-        self.url = f"file://{self.path}"
-        self.mirror = RepositoryMirror(self.url, cache_dir=folder / "mirrors")
+        self.url = url or f"file://{self.path}"
         self.main_files = read_files(example)
+        self.review_files: dict[str, bytes] = {}
 
     def commit(
         self,
@@ -40,7 +41,7 @@ class DemoRepository:
         message: str,
         parents: Sequence[str] | None = None,
     ) -> str:
-        """Commit ``files`` as the whole tree on ``branch``; fetch it into the mirror."""
+        """Commit ``files`` as the whole tree on ``branch``."""
         index = pygit2.Index()
         for path, content in sorted(files.items()):
             blob = self.remote.create_blob(content)
@@ -53,7 +54,6 @@ class DemoRepository:
             )
         oids = [pygit2.Oid(hex=p) for p in parents]
         made = self.remote.create_commit(ref, _AUTHOR, _AUTHOR, message, tree, oids)
-        self.mirror.fetch()
         return str(made)
 
     def initial(self) -> str:
@@ -68,6 +68,12 @@ class DemoRepository:
             files[path] = edit(files[path].decode()).encode()
         self.review_files = files
         return self.commit(name, files, message=message, parents=[base])
+
+    def open_review(self, branch: str, *, number: int) -> None:
+        """Point ``refs/pull/<number>/head`` at the branch's head, as GitHub does for a pull
+        request (the engine fetches these refs to preview heads pushed to forks)."""
+        head = self.remote.references[f"refs/heads/{branch}"].target
+        self.remote.references.create(f"refs/pull/{number}/head", head, force=True)
 
     def merge(self, branch: str, *, message: str) -> str:
         """Merge ``branch`` into ``main`` with a merge commit (``main`` has not moved, so the
