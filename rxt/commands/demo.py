@@ -1,5 +1,6 @@
 """``rxt demo``: the whole product on local simulators (vcsim, the Kubernetes, NSX and GitHub
-fakes, OpenBao), scene by scene; see docs/demo.md.
+fakes, OpenBao, a Git host), scene by scene, each carried by the engine ``rxt serve`` runs
+(its workers, webhooks and tenant API); see docs/demo.md.
 
 Exit 0 when every scene did what it should; 1 with the failed scene named otherwise.
 """
@@ -63,7 +64,9 @@ def demo_command(
         ),
     ] = None,
 ) -> None:
-    """Run the whole engine against local simulators: apply, preview, merge, drift, audit."""
+    """Run the whole engine against local simulators: a repository registered through the
+    tenant API is applied, a pull request previewed from its webhook, the merge applied from
+    its push, a hand-made change caught and healed by a drift check, the audit verified."""
     example = _example_or_exit()
     if data_dir is not None and data_dir.exists() and any(data_dir.iterdir()):
         typer.echo(

@@ -1,8 +1,10 @@
-"""The demo's five scenes: the first plan and apply, a pull request's preview, the merge and its
-apply, a hand-made change caught as drift, and the audit chain verified.
+"""The demo's five scenes, each carried by the engine: the registration's first sync, a pull
+request's preview, the merge and its apply, a hand-made change caught as drift, and the audit
+chain verified.
 
-``rxt.demo.story`` plays them in order on a ``Play``; a scene that does not do what it should
-raises ``SceneFailed`` naming itself.
+``rxt.demo.story`` plays them in order on a ``Play``; each scene hands work to the engine the way
+a tenant or GitHub would (the tenant API, signed webhooks), waits for it with a bounded poll,
+and raises ``SceneFailed`` naming itself when it did not happen.
 """
 
 from __future__ import annotations
@@ -13,112 +15,115 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
+import yaml
 from kubernetes import client as k8s
 from pyVim.connect import Disconnect, SmartConnect
 from pyVmomi import vim
 from rich.console import Console
 
-from core.errors import RxtError
-from planner.plans import Plan, plan_environment
-from planner.views.text import render_text
-from reconciler.drifting import DriftChecker
-from reconciler.forges import GitHubReview
-from reconciler.merging import MergeSettler
-from reconciler.planning import on_planning_thread
-from reconciler.previews import Previewer, ReviewHead, StoredLedger
-from reconciler.reconciling import Reconciler, Result, Target
-from reconciler.replanning import MergeCheck
+from core.resources import ObservedResource
+from reconciler.workers import item_key
 from rxt.demo import show
+from rxt.demo.githost import pull_request_event, push_event, send_webhook
 from rxt.demo.gitrepo import DemoRepository
-from rxt.demo.stage import FORGE_TOKEN, REPOSITORY, REVIEW, Stage
-from state.models import DriftStatus
+from rxt.demo.stage import REVIEW, TENANT, WEBHOOK_SECRET, WEBHOOK_SECRET_REF, Stage
+from rxt.demo.tenant import TenantApi, grant, register
+from rxt.demo.waiting import (
+    CHECK_SECONDS,
+    SceneFailed,
+    fail,
+    finished_run,
+    follow_run,
+    until,
+)
 
-STAGING = "environments/staging"
+__all__ = ["Play", "SceneFailed", "fail"]
+
+ENVIRONMENT = "staging"
+SITES = ("sddc-dfw", "nsx-dfw", "spot-dfw")
+STAGING = f"environments/{ENVIRONMENT}"
 WEB = f"{STAGING}/apps/web/deploy.yaml"
 API = f"{STAGING}/apps/api/deploy.yaml"
+BRANCH = "bump-web-scale-api"
 WEB_DIGEST = "d8725a375cc61a22b17ace49052f3686bfd98eb27bd40cfb7e1cdcd6b7f1092c"
 NEW_WEB_DIGEST = "5f1d2c3b4a59687766554433221100ffeeddccbbaa99887766554433221100aa"
 RESIZED_CPUS = 8
 
 
-class SceneFailed(RxtError):
-    """A scene of the demo did not do what it should."""
-
-
 @dataclass
 class Play:
-    """What the scenes share: the stage, the repository, the engine's parts and the facts
-    each scene established (read by the test and the closing summary)."""
+    """What the scenes share: the stage, the repository, the tenant admin's view of the API
+    once scene 1 has registered, and the facts each scene established (read by the tests)."""
 
     console: Console
     stage: Stage
     repo: DemoRepository
-    target: Target
-    reconciler: Reconciler
+    api: TenantApi | None = None
+    environment_id: int = 0
     facts: dict[str, Any] = field(default_factory=dict)
 
-    def ledger(self) -> StoredLedger:
-        """The previews' ledger in the state store, as the engine keeps it."""
-        return StoredLedger(self.stage.store.previews)
+    def tenant_api(self) -> TenantApi:
+        if self.api is None:
+            raise fail("registration", "the repository was not registered", hint="play scene 1")
+        return self.api
+
+    def last_run(self) -> int:
+        """The id of the environment's newest run, 0 before the first."""
+        last = self.tenant_api().environment(self.environment_id)["sync"]["lastRun"]
+        return int(last["id"]) if last else 0
 
 
-def fail(scene: str, what: str, *, hint: str = "") -> SceneFailed:
-    return SceneFailed(f"scene {scene!r}: {what}", hint=hint or "run with RXT_LOG_LEVEL=debug")
+def _manifest(play: Play) -> dict[str, Any]:
+    found: dict[str, Any] = yaml.safe_load(play.repo.main_files[f"{STAGING}/environment.yaml"])
+    return found
 
 
-def _current_plan(play: Play, commit: str) -> Plan:
-    """The plan the engine would make now, without recording it (the apply records its own)."""
-    view = play.reconciler.load(play.target, commit)
-    sites = play.stage.sites
-    observed = sites.observe(view)
-    versions = sites.secret_versions(view)
-    return on_planning_thread(
-        plan_environment, view, observed, commit=commit, secret_versions=versions
-    )
+def _observe(play: Play, commit: str) -> list[ObservedResource]:
+    """What the platforms hold for staging, read by the engine's own drivers."""
+    engine = play.stage.engine
+    view = engine.reconciler.load(engine.targets[item_key(TENANT, ENVIRONMENT)], commit)
+    return play.stage.sites.observe(view)
 
 
-def _apply(
-    play: Play, commit: str, *, total: int, label: str, merge: MergeCheck | None = None
-) -> Result:
-    with show.progress_bar(play.console) as progress:
-        task = progress.add_task(label, total=max(total, 1))
-        play.stage.feed.listener = lambda _done: progress.advance(task)
-        try:
-            result = play.reconciler.reconcile(play.target, commit, merge=merge)
-        finally:
-            play.stage.feed.listener = None
-        progress.update(task, completed=max(total, 1))
-    return result
+def _check_run(scene: str, run: dict[str, Any]) -> None:
+    if run["status"] != "succeeded":
+        raise fail(scene, f"run {run['id']} ended {run['status']}: {run.get('error') or ''}")
 
 
 def first_apply(play: Play) -> None:
-    """Scene 1: plan the staging environment on empty platforms and apply it."""
+    """Scene 1: the tenant registers its repository; the engine adopts it, plans staging on
+    empty platforms and applies it."""
     scene = "first plan and apply"
-    head = play.repo.head("main")
-    plan = _current_plan(play, head)
-    play.console.print(show.placements_table(plan))
+    stage = play.stage
+    play.api = grant(stage.api_url, operator_token=stage.operator_token, tenant=TENANT,
+                     sites=SITES)  # fmt: skip
+    registered = register(play.api, url=play.repo.url, webhook_secret_ref=WEBHOOK_SECRET_REF,
+                          environments={ENVIRONMENT: _manifest(play)})  # fmt: skip
+    play.environment_id = registered.environments[ENVIRONMENT]
     play.console.print(
-        render_text(plan, color=play.console.is_terminal and not os.environ.get("NO_COLOR")),
+        f"The operator granted tenant {TENANT} its sites; its admin registered "
+        f"[bold]{play.repo.url}[/] (POST /api/v1/repositories). The engine adopts it, reads its "
+        "webhook secret from OpenBao and queues the first sync of staging.",
         highlight=False,
     )
-    result = _apply(
-        play, head, total=len(plan.changes), label="applying to vSphere, NSX, Kubernetes"
-    )
-    if result.status != "succeeded":
-        raise fail(
-            scene, f"the apply ended {result.status}: {'; '.join(result.failed) or result.error}"
-        )
-    view = play.reconciler.load(play.target, head)
-    observed = play.stage.sites.observe(view)
+    run, plan = follow_run(
+        play.console, stage.feed, play.tenant_api(), play.environment_id, after=0,
+        label="the engine applies staging to vSphere, NSX, Kubernetes", scene=scene,
+        what=f"the first sync of {TENANT}/{ENVIRONMENT} after its registration",
+    )  # fmt: skip
+    _check_run(scene, run)
+    body = plan["body"]
+    play.console.print(show.placements_table(body))
+    play.console.print(show.plan_text(body), highlight=False)
+    observed = _observe(play, str(run["commit"]))
     kinds = {(o.ref.platform.value, o.ref.kind) for o in observed}
     needed = {("vsphere", "VirtualMachine"), ("nsx", "Segment"), ("nsx", "LBVirtualServer"),
               ("kubernetes", "Deployment")}  # fmt: skip
     if not needed <= kinds:
         raise fail(scene, f"missing after the apply: {sorted(needed - kinds)}")
     play.console.print(show.platform_table(observed, title="created, per platform"))
-    play.facts[scene] = {"plan": plan.id, "run": result.run_id, "changes": len(plan.changes),
-                         "applied": result.applied, "objects": len(observed)}  # fmt: skip
+    play.facts[scene] = {"plan": plan["id"], "run": run["id"], "commit": run["commit"],
+                         "changes": len(body["changes"]), "objects": len(observed)}  # fmt: skip
 
 
 def bump_web(text: str) -> str:
@@ -130,69 +135,87 @@ def scale_api(text: str) -> str:
 
 
 def pull_request(play: Play) -> None:
-    """Scene 2: a pull request bumps web's image and scales api; the preview comments on it."""
+    """Scene 2: a pull request bumps web's image and scales api; GitHub's webhook makes the
+    engine preview it, which comments on the review and sets its commit status."""
     scene = "pull request preview"
-    base = play.repo.head("main")
-    head = play.repo.branch(
-        "bump-web-scale-api", {WEB: bump_web, API: scale_api},
-        message="Bump web's image, run two api replicas",
-    )  # fmt: skip
-    stage = play.stage
-    previewer = Previewer(
-        "acme", source=play.repo.mirror, observe=stage.sites, ledger=play.ledger()
+    stage, repo = play.stage, play.repo
+    base = repo.head("main")
+    head = repo.branch(BRANCH, {WEB: bump_web, API: scale_api},
+                       message="Bump web's image, run two api replicas")  # fmt: skip
+    repo.open_review(BRANCH, number=REVIEW)
+    event = pull_request_event(repo.name, url=repo.url, number=REVIEW, head=head, branch=BRANCH,
+                               base=base)  # fmt: skip
+    send_webhook(stage.api_url, "pull_request", event, secret=WEBHOOK_SECRET)
+    play.console.print(
+        f"pushed branch {BRANCH} ({head[:12]}), opened pull request #{REVIEW}; "
+        "GitHub's signed pull_request webhook went to the engine",
+        highlight=False,
     )
-    with GitHubReview(REPOSITORY, REVIEW, token=FORGE_TOKEN, base_url=stage.forge.url) as review:
-        previews = previewer.preview(ReviewHead(REPOSITORY, REVIEW, head, base), review)
-    comments = stage.forge.comments(REPOSITORY, REVIEW)
-    statuses = stage.forge.statuses(head)
-    if len(comments) != 1 or [p.environment for p in previews] != ["staging"]:
-        raise fail(scene, f"expected one comment for staging, found {len(comments)}")
-    plan = previews[0].plan
-    if plan is None or {c.ref.name for c in plan.changes} != {"web", "api"}:
-        got = sorted(str(c.ref) for c in plan.changes) if plan else "no plan"
-        raise fail(scene, f"the preview should change web and api only, it plans {got}")
+    with show.waiting(play.console, "a worker previews the pull request"):
+        statuses = until(lambda: _settled(play, head), seconds=CHECK_SECONDS, scene=scene,
+                         what=f"the final commit status of the preview on #{REVIEW}")  # fmt: skip
+    comments = stage.forge.comments(repo.name, REVIEW)
+    if len(comments) != 1:
+        raise fail(scene, f"expected one sticky comment for staging, found {len(comments)}")
+    stored = stage.store.previews.latest(TENANT, ENVIRONMENT, repository=repo.name, number=REVIEW)
+    if stored is None or stored.head_commit != head:
+        raise fail(scene, f"no preview of staging at {head[:12]} is kept in the state store")
+    if "Plan: 0 to add, 2 to change, 0 to replace, 0 to destroy." not in comments[0].body:
+        raise fail(scene, "the preview should change web and api only; see the comment")
     play.console.print(show.comment_summary(comments[0].body))
     final = statuses[-1]
     states = " → ".join(s.state for s in statuses)
     play.console.print(f"commit status [bold]{final.context}[/]: {states} ({final.description})")
     if final.state != "success":
         raise fail(scene, f"the commit status is {final.state}: {final.description}")
-    play.facts[scene] = {"head": head, "plan": plan.id, "comment": comments[0].id}
+    play.facts[scene] = {"head": head, "plan": stored.plan_id, "comment": comments[0].id}
+
+
+def _settled(play: Play, head: str) -> list[Any] | None:
+    """The commit statuses of ``head`` once the last one is no longer pending."""
+    statuses = play.stage.forge.statuses(head)
+    return statuses if statuses and statuses[-1].state != "pending" else None
 
 
 def merge(play: Play) -> None:
-    """Scene 3: the review is merged; its apply goes ahead only if the previewed plan holds."""
+    """Scene 3: the review is merged and pushed; the engine's reconcile applies the merge only
+    if its plan is the one previewed."""
     scene = "merge and apply"
-    merged = play.repo.merge("bump-web-scale-api", message=f"Merge pull request #{REVIEW}")
-    stage = play.stage
-
-    def open_review(repository: str, number: int) -> GitHubReview:
-        return GitHubReview(repository, number, token=FORGE_TOKEN, base_url=stage.forge.url)
-
-    # What `rxt serve` runs for a push: the reconcile settles the merge against the preview.
-    settler = MergeSettler(stage.store.previews, graph=play.repo.mirror, open_review=open_review)
-    total = len(_current_plan(play, merged).changes)
-    result = _apply(play, merged, total=total, label="applying the merge", merge=settler)
-    verdict = stage.store.previews.verdict("acme", play.target.environment, merged)
+    stage, repo = play.stage, play.repo
+    before, after_run = repo.head("main"), play.last_run()
+    merged = repo.merge(BRANCH, message=f"Merge pull request #{REVIEW}")
+    closed = pull_request_event(repo.name, url=repo.url, number=REVIEW, head=repo.head(BRANCH),
+                                branch=BRANCH, base=before, merged=merged)  # fmt: skip
+    send_webhook(stage.api_url, "pull_request", closed, secret=WEBHOOK_SECRET)
+    pushed = push_event(repo.name, url=repo.url, before=before, after=merged)
+    send_webhook(stage.api_url, "push", pushed, secret=WEBHOOK_SECRET)
+    play.console.print(f"merged #{REVIEW} into main as {merged[:12]}; GitHub's signed "
+                       "pull_request (closed) and push webhooks went to the engine",
+                       highlight=False)  # fmt: skip
+    run, plan = follow_run(
+        play.console, stage.feed, play.tenant_api(), play.environment_id, after=after_run,
+        commit=merged, label="the engine applies the merge", scene=scene,
+        what=f"the reconcile of the merge commit {merged[:12]}",
+    )  # fmt: skip
+    verdict = stage.store.previews.verdict(TENANT, ENVIRONMENT, merged)
     if verdict is None:
         raise fail(scene, f"the merge commit {merged[:12]} was not matched to review #{REVIEW}")
-    if not verdict.matches or result.replanned:
+    if not verdict.matches or verdict.held:
         hint = "nothing should move between the preview and the merge in the demo"
         raise fail(scene, f"the merge was planned again: {verdict.reason}", hint=hint)
-    if result.status != "succeeded":
-        raise fail(
-            scene, f"the apply ended {result.status}: {'; '.join(result.failed) or result.error}"
-        )
+    _check_run(scene, run)
+    play.console.print(show.plan_text(plan["body"]), highlight=False)
     play.console.print(
         f"the plan at the merge commit {merged[:12]} is the one previewed on #{verdict.number}: "
-        "applied"
+        f"run {run['id']} applied it ([bold]{run['status']}[/])"
     )
     image, replicas = _deployments(play)
     if NEW_WEB_DIGEST not in image or replicas != 2:
         raise fail(scene, f"Kubernetes shows web {image} and api replicas {replicas}")
     play.console.print(f"Kubernetes now runs web [bold]…@{image[-12:]}[/] and api with "
                        f"[bold]{replicas}[/] replicas")  # fmt: skip
-    play.facts[scene] = {"commit": merged, "plan": result.plan_id, "matches": verdict.matches}
+    play.facts[scene] = {"commit": merged, "plan": plan["id"], "run": run["id"],
+                         "matches": verdict.matches}  # fmt: skip
 
 
 def _deployments(play: Play) -> tuple[str, int]:
@@ -232,41 +255,53 @@ def resize_by_hand(play: Play, *, name: str) -> None:
 
 
 def drift(play: Play) -> None:
-    """Scene 4: a VM resized by hand is caught by the drift check, reported and healed."""
+    """Scene 4: a VM resized by hand; a drift check asked for through the tenant API reports
+    it, and heals it (staging drifts in heal mode); a second check finds nothing."""
     scene = "drift"
     vm = "acme-staging-db-0"
+    after_run = play.last_run()
     resize_by_hand(play, name=vm)
     play.console.print(
         f"an operator powered off [bold]{vm}[/] and gave it {RESIZED_CPUS} CPUs in vSphere"
     )
-    outcome = DriftChecker(play.reconciler).check(play.target)
-    if outcome.status is not DriftStatus.DRIFTED:
-        raise fail(
-            scene, f"the drift check found {outcome.status.value}, not drifted: {outcome.error}"
-        )
-    fields = {(f["path"], f["actual"]) for i in outcome.items for f in i["fields"]}
+    report = _checked(play, scene, reason=f"{vm} was changed by hand")
+    if report["status"] != "drifted":
+        raise fail(scene, f"the drift check found {report['status']}, not drifted: "
+                   f"{report.get('error') or ''}")  # fmt: skip
+    fields = {(f["path"], f["actual"]) for d in report["diffs"] for f in d["fields"]}
     if ("cpu", RESIZED_CPUS) not in fields:
         raise fail(
             scene, f"the report does not show cpu {RESIZED_CPUS}: {sorted(map(str, fields))}"
         )
-    report = _api_get(play, f"/api/v1/drift-reports/{outcome.report_id}")
-    play.console.print(show.drift_table(report.get("diffs") or outcome.items))
-    healed = outcome.healed
-    if healed is not None:
-        play.console.print(f"drift mode is heal: the revert ended [bold]{healed.status}[/]")
-    again = DriftChecker(play.reconciler).check(play.target)
-    play.console.print(f"a second drift check: [bold]{again.status.value}[/]")
-    play.facts[scene] = {"report": outcome.report_id, "healed": healed.status if healed else "",
-                         "after": again.status.value, "items": len(outcome.items)}  # fmt: skip
+    play.console.print(show.drift_table(report["diffs"]))
+    healed = ""
+    if _manifest(play)["spec"]["drift"]["mode"] == "heal":
+        api = play.tenant_api()
+        run = until(lambda: finished_run(api, play.environment_id, after=after_run),
+                    seconds=CHECK_SECONDS, scene=scene, what=f"the heal of {vm}")  # fmt: skip
+        healed = str(run["status"])
+        play.console.print(f"drift mode is heal: the engine reverted it in run {run['id']}, "
+                           f"which ended [bold]{healed}[/]")  # fmt: skip
+    again = _checked(play, scene, reason="after the heal")
+    play.console.print(f"a second drift check: [bold]{again['status']}[/]")
+    play.facts[scene] = {"report": report["id"], "healed": healed, "after": again["status"],
+                         "items": len(report["diffs"])}  # fmt: skip
 
 
-def _api_get(play: Play, path: str) -> dict[str, Any]:
-    token = play.facts["registration"]["token"]
-    answer = httpx.get(f"{play.stage.api_url}{path}", headers={"Authorization": f"Bearer {token}"},
-                       timeout=10)  # fmt: skip
-    answer.raise_for_status()
-    found: dict[str, Any] = answer.json()
-    return found
+def _checked(play: Play, scene: str, *, reason: str) -> dict[str, Any]:
+    """Ask the engine for a drift check through the tenant API and return its report."""
+    api = play.tenant_api()
+    known = api.environment(play.environment_id)["drift"]["reportId"] or 0
+    api.check_drift(play.environment_id, reason=reason)
+
+    def reported() -> int | None:
+        newest = api.environment(play.environment_id)["drift"]["reportId"]
+        return int(newest) if newest and int(newest) > known else None
+
+    with show.waiting(play.console, "a worker checks staging for drift"):
+        report_id = until(reported, seconds=CHECK_SECONDS, scene=scene,
+                          what="the drift report of the check asked for")  # fmt: skip
+    return api.drift_report(report_id)
 
 
 def audit(play: Play) -> None:

@@ -1,5 +1,6 @@
-"""Tables and panels the demo prints: placements, what each platform holds, the preview
-comment's summary, a drift report field by field. ``rxt.demo.scenes`` calls them."""
+"""Tables and panels the demo prints: a stored plan's placements and changes, what each platform
+holds, the preview comment's summary, a drift report field by field. ``rxt.demo.scenes`` calls
+them."""
 
 from __future__ import annotations
 
@@ -14,21 +15,53 @@ from rich.markdown import Markdown
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 from rich.table import Table
+from rich.text import Text
 
 from core.resources import ObservedResource
-from planner.plans import Plan
+from planner.views.blocks import money, signed, summary_line
 
 _COMMENT_LINES = 14  # the summary a reviewer reads first; the full plan is folded below it
+# Terraform's marks and colours, by the action names of the plan's JSON (docs/plan-json.md).
+_MARKS = {"create": ("+", "green"), "update": ("~", "yellow"), "replace": ("-/+", "magenta"),
+          "delete": ("-", "red")}  # fmt: skip
 
 
-def placements_table(plan: Plan) -> Table:
-    """Each app's placement and the rule and reason that decided it."""
-    table = Table(box=box.SIMPLE_HEAD, title=f"placement in {plan.tenant}/{plan.environment}")
+def placements_table(plan: Mapping[str, Any]) -> Table:
+    """Each app's placement and the rule and reason that decided it, from a stored plan's
+    JSON document (``GET /api/v1/plans/{id}``, its ``body``)."""
+    title = f"placement in {plan['tenant']}/{plan['environment']}"
+    table = Table(box=box.SIMPLE_HEAD, title=title)
     for column in ("app", "runs on", "rule", "reason"):
         table.add_column(column, no_wrap=column != "reason")
-    for app, placed in sorted(plan.placements.items()):
-        table.add_row(app, placed.target.value, placed.rule, placed.reason)
+    for placed in plan["placements"]:
+        table.add_row(placed["app"], placed["target"], placed["rule"], placed["reason"])
     return table
+
+
+def plan_text(plan: Mapping[str, Any]) -> Text:
+    """A stored plan, one line per change in apply order, then policy, cost and the summary
+    line; ``rxt plan`` prints every field of every change, the demo only what each does."""
+    text = Text()
+    commit = str(plan.get("commit") or "")[:12]
+    text.append(f"plan {plan['plan_id']} for {plan['tenant']}/{plan['environment']} "
+                f"at {commit}\n", style="bold")  # fmt: skip
+    for change in plan["changes"]:
+        mark, colour = _MARKS.get(change["action"], ("?", "red"))
+        text.append(f"  {mark:>3} {change['address']}", style=colour)
+        text.append(f"  {change['reason']}\n" if change.get("reason") else "\n", style="dim")
+    policy = plan["policy"]
+    blocking = sum(bool(r["blocking"]) for r in policy["results"])
+    verdict = "DENIED" if policy["denied"] else "passed"
+    text.append(f"policy {verdict}: {blocking} blocking, {len(policy['results'])} result(s)\n",
+                style="red" if policy["denied"] else "green")  # fmt: skip
+    cost = plan["cost"]
+    text.append(f"monthly cost: {money(cost['monthly_before'], cost['currency'])} -> "
+                f"{money(cost['monthly_after'], cost['currency'])} "
+                f"({signed(cost['monthly_delta'], cost['currency'])})\n")  # fmt: skip
+    counts = plan["summary"]
+    line = summary_line(counts["add"], counts["change"], counts["replace"], counts["destroy"])
+    text.append(line, style="bold")
+    return text
 
 
 def platform_table(observed: Sequence[ObservedResource], *, title: str) -> Table:
@@ -77,6 +110,15 @@ def progress_bar(console: Console) -> Progress:
         SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
         console=console, transient=False,
     )  # fmt: skip
+
+
+@contextmanager
+def waiting(console: Console, label: str) -> Iterator[None]:
+    """A pulsing bar while the demo waits on work whose length it cannot know."""
+    with progress_bar(console) as progress:
+        task = progress.add_task(label, total=None)
+        yield
+        progress.update(task, total=1, completed=1)
 
 
 @contextmanager

@@ -1,5 +1,6 @@
-"""The demo's stage: vcsim, the Kubernetes, NSX and GitHub fakes, OpenBao, the SQLite state store
-and the tenant API, each on a free loopback port, stopped by process id or thread shutdown.
+"""The demo's stage: vcsim, the Kubernetes, NSX and GitHub fakes, OpenBao, a Git host, the SQLite
+state store, the engine (workers and registration refresher) and its HTTP API (webhooks and the
+tenant API), each on a free loopback port, stopped by process id or thread shutdown.
 
 ``rxt.demo.story`` enters ``staged``; everything started is stopped on the way out, also on an
 error or Ctrl-C.
@@ -10,7 +11,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -29,12 +30,15 @@ from drivers.vsphere import VsphereDriver
 from planner.loading import load_environment
 from planner.rendering import render_environment
 from reconciler.sites import Sites
-from reconciler.wiring.connections import close_all
+from reconciler.wiring.deliveries import StoreDeliveryLog
+from reconciler.wiring.engine import Engine
+from reconciler.wiring.reviews import ForgeAccess
 from rxt.api import create_app
 from rxt.api.access import TenantServices
 from rxt.api.serving import running_in_thread
-from rxt.api.urls import UrlPolicy
 from rxt.commands.db import open_configured_store
+from rxt.demo.engine import WORKERS, Running, running_engine
+from rxt.demo.githost import GitHost, start_git_host
 from rxt.settings import Settings
 from simulators import openbao
 from simulators.github import ForgeSimulator
@@ -47,8 +51,13 @@ TENANT = "acme"
 REPOSITORY = "acme/envs"
 REVIEW = 7
 FORGE_TOKEN = "ghp-demo-token"  # noqa: S105 - the fake forge's throwaway token
-# The secrets the example repository references, as a tenant would have written them.
+WEBHOOK_SECRET = "demo-github-webhook-secret"  # noqa: S105 - signs the demo's own webhooks
+# Where the tenant keeps the webhook secret (under its mount), as the registration names it.
+WEBHOOK_SECRET_REF = {"path": "ci/github-webhook", "key": "secret"}
+# The secrets the example repository references and the repository's webhook secret, as a
+# tenant would have written them.
 SECRETS = {
+    WEBHOOK_SECRET_REF["path"]: {WEBHOOK_SECRET_REF["key"]: WEBHOOK_SECRET},
     "api/db": {"password": "demo-api-db-password"},
     "db/admin": {"password": "demo-db-admin-password"},
     "payments/card-vault": {"token": "demo-card-vault-token"},
@@ -71,11 +80,17 @@ class Stage:
     nsx: NsxSimulator
     forge: ForgeSimulator
     bao: openbao.OpenBaoServer
+    git: GitHost
     store: Store
     sites: Sites
+    running: Running
     api_url: str
     operator_token: str
     feed: Feed
+
+    @property
+    def engine(self) -> Engine:
+        return self.running.engine
 
     def places(self) -> list[tuple[str, str, str]]:
         """Each part: its name, where it listens, and its process id (or that it is a thread)."""
@@ -85,13 +100,16 @@ class Stage:
             ("NSX Manager fake", self.nsx.url, "thread"),
             ("GitHub fake", self.forge.url, "thread"),
             ("OpenBao", self.bao.url, f"pid {self.bao.pid}"),
-            ("tenant API", f"{self.api_url}/api/v1", "thread"),
+            ("Git host (git daemon)", self.git.url, f"pid {self.git.pid}"),
             ("state store", self.settings.database_url, "SQLite file"),
+            ("engine", f"{WORKERS} workers, registration refresher", "threads"),
+            ("webhooks", f"{self.api_url}/webhooks/github", "thread"),
+            ("tenant API", f"{self.api_url}/api/v1", "thread"),
         ]
 
     def pids(self) -> list[int]:
         """The processes the stage started (the rest are threads of this process)."""
-        return [self.vcsim.pid, self.bao.pid]
+        return [self.vcsim.pid, self.bao.pid, self.git.pid]
 
 
 class Feed:
@@ -197,26 +215,33 @@ def build_sites(
     return sites
 
 
-def _store(data_dir: Path) -> tuple[Settings, Store]:
+def _store(data_dir: Path, *, git: GitHost) -> tuple[Settings, Store]:
     # Every path is given, so RXT_* variables of the caller's shell cannot point the demo at a
-    # real database.
+    # real database. The Git host is git:// on loopback, which an operator allows by name
+    # (RXT_ALLOWED_URL_SCHEMES, RXT_ALLOWED_HOSTS); registration refuses it otherwise.
     settings = Settings(
         data_dir=data_dir,
         database_url=f"sqlite:///{data_dir / 'rxt.db'}",
         audit_signing_key=data_dir / "audit-signing-key.pem",
+        allowed_url_schemes=["https", "http", "git"],
+        allowed_hosts=[f"127.0.0.1:{git.port}"],
     )
     return settings, open_configured_store(settings)
 
 
-def _tenant_api(store: Store, stack: ExitStack) -> tuple[str, str]:
-    """Serve the tenant API; returns its URL and the operator token made at first start."""
-    # The demo's repository is a file:// URL on this machine, which an operator must allow.
-    urls = UrlPolicy.of(schemes=("https", "http", "file"))
-    api = TenantServices.of(store, urls=urls)
+def _api(store: Store, settings: Settings, running: Running, stack: ExitStack) -> tuple[str, str]:
+    """Serve the webhooks and the tenant API as ``rxt serve`` does; returns the API's URL and
+    the operator token made at first start."""
+    api = TenantServices.configured(store, settings)
+    api = replace(api, registered=running.refresher.wake)
     issued = api.tokens.ensure_operator()
     if issued is None:
         raise RuntimeError("the demo's fresh store already had an operator token")
-    app = create_app(secrets=lambda _repo: (), enqueue=lambda _delivery: None, tenant_api=api)
+    engine = running.engine
+    app = create_app(
+        secrets=engine.webhook_secrets, enqueue=engine.enqueue,
+        deliveries=StoreDeliveryLog(store.catalog), tenant_api=api,
+    )  # fmt: skip
     url = stack.enter_context(running_in_thread(app, port=free_port()))
     return url, issued.secret
 
@@ -263,12 +288,21 @@ def staged(data_dir: Path, *, step: Step) -> Iterator[Stage]:
             bao = openbao.start()
             stack.callback(openbao.stop, bao)
             write_secrets(bao)
-        with _starting(step, "state store (SQLite) and the tenant API"):
-            settings, store = _store(data_dir)
+        with _starting(step, "Git host (git daemon) for the tenant's repository"):
+            git = start_git_host(data_dir / "git", port=free_port())
+            stack.callback(git.stop)
+        with _starting(step, "state store (SQLite)"):
+            settings, store = _store(data_dir, git=git)
             stack.callback(store.close)
-            api_url, operator = _tenant_api(store, stack)
-        sites = build_sites(vcsim=vcsim, kube=kube, nsx=nsx, bao=bao, seen=feed)
-        stack.callback(close_all, sites)
+        with _starting(step, f"the engine: {WORKERS} workers and the registration refresher"):
+            sites = build_sites(vcsim=vcsim, kube=kube, nsx=nsx, bao=bao, seen=feed)
+            access = ForgeAccess("github", FORGE_TOKEN, forge.url)
+            running = stack.enter_context(
+                running_engine(store, sites=sites, forge=access, cache_dir=data_dir / "mirrors")
+            )
+        with _starting(step, "the engine's HTTP API: webhooks and the tenant API"):
+            api_url, operator = _api(store, settings, running, stack)
         yield Stage(
-            data_dir, settings, vcsim, kube, nsx, forge, bao, store, sites, api_url, operator, feed
+            data_dir, settings, vcsim, kube, nsx, forge, bao, git, store, sites, running,
+            api_url, operator, feed,
         )  # fmt: skip

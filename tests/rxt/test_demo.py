@@ -1,5 +1,6 @@
 """The whole ``rxt demo`` once, on the real simulators: each scene's outcome read back from the
-simulators (before they stop) and from the demo's state store (after).
+simulators (before they stop) and from the demo's state store (after), which shows the engine's
+workers carried the story (webhook deliveries, runs, the merge verdict) and were stopped.
 
 The demo runs in a fresh process: the planner caches regorus engines, which are bound to the
 thread that made them, and tests planning on the main thread earlier in the same worker would
@@ -15,6 +16,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -34,7 +36,7 @@ from rxt.demo.scenes import Play
 from rxt.demo.stage import REPOSITORY, REVIEW
 from rxt.demo.story import run_demo
 from rxt.settings import Settings
-from state.models import DriftReport, DriftStatus, Run, RunStatus
+from state.models import DriftReport, DriftStatus, Run, RunStatus, WebhookDelivery
 from state.verifying import verify_chains
 
 pytestmark = pytest.mark.slow
@@ -89,6 +91,12 @@ def _virtual_servers(play: Play) -> dict[str, tuple[str, str]]:
     }
 
 
+def _engine_threads() -> list[str]:
+    """The engine's workers and the registration refresher running in this process."""
+    return sorted(t.name for t in threading.enumerate()
+                  if t.name.startswith("rxt-demo/") or t.name == "rxt-registrations")  # fmt: skip
+
+
 def play_demo(data_dir: str) -> dict[str, Any]:
     """Run the demo (in the spawned process) and return what the simulators held before it
     stopped them, and what it printed."""
@@ -103,10 +111,14 @@ def play_demo(data_dir: str) -> dict[str, Any]:
         head = play.facts["pull request preview"]["head"]
         seen["statuses"] = [s.state for s in play.stage.forge.statuses(head)]
         seen["pids"] = play.stage.pids()
+        seen["threads"] = _engine_threads()
+        seen["sources"] = sorted(play.stage.engine.sources)
 
     out = io.StringIO()
     play = run_demo(Console(file=out, width=120), data_dir=Path(data_dir), example=EXAMPLE,
                     inspect=inspect)  # fmt: skip
+    seen["threads_after"] = _engine_threads()
+    seen["facts"] = play.facts
     seen["matches"] = play.facts["merge and apply"]["matches"]
     seen["settings"] = play.stage.settings.model_dump(mode="json")
     seen["printed"] = out.getvalue()
@@ -120,6 +132,14 @@ def test_the_demo_plays_every_scene_and_leaves_its_outcomes_in_the_simulators_an
     with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
         seen = pool.submit(play_demo, str(tmp_path)).result(timeout=300)
 
+    # The engine ran the story: its two workers and the refresher, which adopted the
+    # repository registered through the tenant API under the name webhooks carry; all stopped.
+    assert seen["threads"] == ["rxt-demo/w0", "rxt-demo/w1", "rxt-registrations"]
+    assert seen["sources"] == [REPOSITORY]
+    assert seen["threads_after"] == []
+    facts = seen["facts"]
+    assert facts["first plan and apply"]["changes"] == 21
+    assert facts["merge and apply"]["run"] > facts["first plan and apply"]["run"]
     # Scene 1 and 4: both VMs made; db was resized to 8 CPUs by hand, and healed back to 4.
     assert seen["vms"] == {"acme-staging-db-0": 4, "acme-staging-payments-0": 4}
     assert seen["segments"] == ["acme-staging-db-segment", "acme-staging-payments-segment"]
@@ -152,12 +172,18 @@ def test_the_demo_plays_every_scene_and_leaves_its_outcomes_in_the_simulators_an
         with store.database.read() as session:
             reports = [(r.status, r.diffs) for r in session.scalars(select(DriftReport))]
             runs = [r.status for r in session.scalars(select(Run).order_by(Run.id))]
+            deliveries = session.execute(
+                select(WebhookDelivery.provider, WebhookDelivery.body_digest).distinct()
+            ).all()
         assert [status for status, _diffs in reports] == [DriftStatus.DRIFTED, DriftStatus.OK]
         fields = {(f["path"], f["expected"], f["actual"]) for d in reports[0][1]
                   for f in d["fields"]}  # fmt: skip
         assert ("cpu", 4, scenes.RESIZED_CPUS) in fields
         # The first apply, the merge, the heal.
         assert runs == [RunStatus.SUCCEEDED] * 3
+        # Three signed deliveries accepted: the pull request opened, then closed as merged, and
+        # the push of the merge (each kept under more than one replay key).
+        assert [provider for provider, _digest in deliveries] == ["github"] * 3
         chains = verify_chains(store.database, public_key=store.key.public)
         assert [(c.tenant, c.ok) for c in chains] == [("acme", True)]
     finally:
@@ -187,7 +213,7 @@ def test_a_failed_scene_still_stops_every_process_the_demo_started(tmp_path: Pat
     with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
         seen = pool.submit(fail_first_scene, str(tmp_path)).result(timeout=300)
     assert seen["error"].startswith("scene 'broken': failed on purpose")
-    assert len(seen["pids"]) == 2
+    assert len(seen["pids"]) == 3
     for pid in seen["pids"]:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
@@ -197,7 +223,7 @@ def _pids_until(lines: Iterator[str], marker: str) -> list[int]:
     """The process ids the demo prints in its table of started parts, read until ``marker``."""
     pids = []
     for line in lines:
-        found = re.search(r"^\s*(vcsim|OpenBao)\s.*\spid (\d+)", line)
+        found = re.search(r"^\s*(vcsim|OpenBao|Git host)\s.*\spid (\d+)", line)
         if found:
             pids.append(int(found.group(2)))
         if marker in line:
@@ -216,7 +242,7 @@ def test_ctrl_c_during_a_scene_stops_every_process_and_exits_130(tmp_path: Path)
         rest = demo.stdout.read()
         assert demo.wait(timeout=120) == 130
     assert "interrupted; everything the demo started was stopped" in rest
-    assert len(pids) == 2
+    assert len(pids) == 3
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
