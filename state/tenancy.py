@@ -3,6 +3,8 @@ registrations, environments with their sync and drift status, plans, runs, drift
 plan approvals recorded in the audit chain with the work they queue. ``rxt.api.tenants`` calls it.
 
 An object of another tenant is simply not found, so callers answer 404 and never learn it exists.
+A deleted registration keeps its rows, marked ``removed_at``: its environments' plans, runs,
+drift reports and audit entries stay; only the registration's secret references are dropped.
 """
 
 from __future__ import annotations
@@ -30,6 +32,17 @@ from state.models import (
     Run,
 )
 from state.queue import add_item
+from state.registrations import (
+    Conflict,
+    Refused,
+    RegistrationChange,
+    check_change,
+    claim_environment,
+    environments_of,
+    registration_of,
+    removed_repository,
+    set_fields,
+)
 from state.tenant_views import (
     Page,
     approval_doc,
@@ -44,9 +57,9 @@ from state.tenant_views import (
     run_doc,
 )
 
-
-class Conflict(StateError):
-    """The request collides with something the tenant already has."""
+# Conflict, Refused and RegistrationChange live with the registration steps; the API takes
+# them from here with the rest of the tenant API's store.
+__all__ = ["Conflict", "FollowUp", "Refused", "Registration", "RegistrationChange", "Tenancy"]
 
 
 @dataclass(frozen=True)
@@ -110,8 +123,12 @@ class Tenancy:
         self, session: Session, tenant_id: int, reg: Registration, *, actor: str
     ) -> dict[str, Any]:
         now = self.clock()
-        repo = Repository(tenant_id=tenant_id, url=reg.url, branch=reg.branch, created_at=now)
-        session.add(repo)
+        repo = removed_repository(session, tenant_id, reg.url)
+        if repo is None:
+            repo = Repository(tenant_id=tenant_id, url=reg.url, branch=reg.branch, created_at=now)
+            session.add(repo)
+        else:  # registered again after a deletion: the history continues on the same row
+            repo.removed_at, repo.branch = None, reg.branch
         session.flush()
         session.add(
             RepositoryRegistration(
@@ -122,25 +139,100 @@ class Tenancy:
             )
         )  # fmt: skip
         for name in sorted(reg.environments):
-            session.add(
-                Environment(tenant_id=tenant_id, repository_id=repo.id, name=name, created_at=now)
-            )
+            claim_environment(session, tenant_id, repo.id, name, now=now)
         session.flush()
         return repository_doc(session, repo)
+
+    def update(
+        self,
+        tenant_id: int,
+        repository_id: int,
+        change: RegistrationChange,
+        *,
+        tenant: str,
+        actor: str,
+    ) -> dict[str, Any] | None:
+        """Apply ``change`` to a registration, audited as ``repository.updated`` in the same
+        transaction. ``None`` when the tenant has no such repository.
+
+        Raises:
+            Conflict: an added environment's name is already the tenant's.
+            Refused: a removed environment is not in the repository, or none would be left.
+        """
+        try:
+            with self.database.write() as session:
+                repo = _owned_repository(session, tenant_id, repository_id)
+                if repo is None:
+                    return None
+                details = self._change(session, repo, change)
+                record = AuditRecord(actor, "repository.updated", repo.url, details=details)
+                self.audit.append_in(session, tenant, [record])
+                session.flush()
+                return repository_doc(session, repo)
+        except IntegrityError as error:
+            names = ", ".join(sorted(change.add))
+            raise Conflict(
+                f"repository {repository_id}: environment {names} is already registered",
+                hint="list /api/v1/environments to find it, or pick another name",
+            ) from error
+
+    def _change(
+        self, session: Session, repo: Repository, change: RegistrationChange
+    ) -> dict[str, Any]:
+        reg = registration_of(session, repo)
+        paths = {str(k): str(v) for k, v in (reg.environment_paths or {}).items()}
+        check_change(repo, paths, change)
+        fields = set_fields(repo, reg, change)
+        now = self.clock()
+        for name in sorted(change.remove):
+            paths.pop(name)
+            for row in session.scalars(environments_of(repo.id).where(Environment.name == name)):
+                row.removed_at = now
+        for name, folder in sorted(change.add.items()):
+            paths[name] = folder
+            claim_environment(session, repo.tenant_id, repo.id, name, now=now)
+        reg.environment_paths = paths  # a new dict, so the JSON column is written
+        return {"fields": fields, "branch": repo.branch,
+                "added": sorted(change.add), "removed": sorted(change.remove)}  # fmt: skip
+
+    def remove(
+        self, tenant_id: int, repository_id: int, *, tenant: str, actor: str
+    ) -> dict[str, Any] | None:
+        """Delete a registration, audited as ``repository.deleted`` in the same transaction:
+        its secret references are dropped, the repository and its environments are marked
+        removed and their history stays. ``None`` when the tenant has no such repository."""
+        with self.database.write() as session:
+            repo = _owned_repository(session, tenant_id, repository_id)
+            if repo is None:
+                return None
+            now = self.clock()
+            environments = list(session.scalars(environments_of(repo.id)))
+            for row in environments:
+                row.removed_at = now
+            repo.removed_at = now
+            session.delete(registration_of(session, repo))
+            names = [row.name for row in environments]
+            record = AuditRecord(actor, "repository.deleted", repo.url,
+                                 details={"environments": names})  # fmt: skip
+            self.audit.append_in(session, tenant, [record])
+            return {
+                "id": repo.id, "url": repo.url, "removedAt": now.isoformat(),
+                "environments": [{"id": row.id, "name": row.name} for row in environments],
+            }  # fmt: skip
 
     def repositories(self, tenant_id: int) -> list[dict[str, Any]]:
         with self.database.read() as session:
             rows = session.scalars(
-                select(Repository).where(Repository.tenant_id == tenant_id).order_by(Repository.id)
+                select(Repository)
+                .where(Repository.tenant_id == tenant_id, Repository.removed_at.is_(None))
+                .order_by(Repository.id)
             )
             return [repository_doc(session, row) for row in rows]
 
     def repository(self, tenant_id: int, repository_id: int) -> dict[str, Any] | None:
         with self.database.read() as session:
-            row = session.get(Repository, repository_id)
-            if row is None or row.tenant_id != tenant_id:
-                return None
-            return repository_doc(session, row)
+            row = _owned_repository(session, tenant_id, repository_id)
+            return None if row is None else repository_doc(session, row)
 
     # -- environments ----------------------------------------------------------------------------
 
@@ -148,7 +240,7 @@ class Tenancy:
         with self.database.read() as session:
             rows = session.scalars(
                 select(Environment)
-                .where(Environment.tenant_id == tenant_id)
+                .where(Environment.tenant_id == tenant_id, Environment.removed_at.is_(None))
                 .order_by(Environment.name)
             )
             return [environment_doc(session, row) for row in rows]
@@ -159,8 +251,15 @@ class Tenancy:
             return None if row is None else environment_doc(session, row)
 
     def environment_name(self, tenant_id: int, environment_id: int) -> str | None:
+        """The name of an environment work may be queued for.
+
+        Raises:
+            Conflict: it was removed from its registration.
+        """
         with self.database.read() as session:
             row = _owned_environment(session, tenant_id, environment_id)
+            if row is not None:
+                _check_followed(row)
             return None if row is None else row.name
 
     # -- plans, runs, drift reports ------------------------------------------------------------
@@ -268,6 +367,9 @@ class Tenancy:
                 plan = _owned_plan(session, tenant_id, plan_id)
                 if plan is None:
                     return None
+                environment = session.get(Environment, plan.environment_id)
+                if environment is not None:
+                    _check_followed(environment)
                 if not needs_approval(plan.body):
                     raise Conflict(f"plan {plan_id} needs no approval", hint="nothing to do")
                 row = PlanApproval(plan_id=plan_id, tenant_id=tenant_id, approved_by=actor,
@@ -316,3 +418,19 @@ def _owned_plan(session: Session, tenant_id: int, plan_id: str) -> Plan | None:
     if row is None or _owned_environment(session, tenant_id, row.environment_id) is None:
         return None
     return row
+
+
+def _owned_repository(session: Session, tenant_id: int, repository_id: int) -> Repository | None:
+    """The tenant's repository, unless it is another tenant's or its registration was deleted."""
+    row = session.get(Repository, repository_id)
+    if row is None or row.tenant_id != tenant_id or row.removed_at is not None:
+        return None
+    return row
+
+
+def _check_followed(row: Environment) -> None:
+    if row.removed_at is not None:
+        raise Conflict(
+            f"environment {row.name} was removed from its registration; nothing runs for it",
+            hint="add it to a repository again (PATCH /api/v1/repositories/{id}) first",
+        )

@@ -79,7 +79,7 @@ def repository_doc(session: Session, row: Repository) -> dict[str, Any]:
     ).one_or_none()
     envs = session.execute(
         select(Environment.id, Environment.name)
-        .where(Environment.repository_id == row.id)
+        .where(Environment.repository_id == row.id, Environment.removed_at.is_(None))
         .order_by(Environment.name)
     ).all()
     paths = reg.environment_paths if reg else {}
@@ -89,7 +89,7 @@ def repository_doc(session: Session, row: Repository) -> dict[str, Any]:
         "credentialsRef": reg.credentials_ref if reg else None,
         "notifyUrl": reg.notify_url if reg else None,
         "environments": [{"id": i, "name": n, "path": paths.get(n)} for i, n in envs],
-        "createdAt": row.created_at.isoformat(),
+        "createdAt": row.created_at.isoformat(), "removedAt": _stamp(row.removed_at),
     }  # fmt: skip
 
 
@@ -111,6 +111,7 @@ def environment_doc(session: Session, row: Environment) -> dict[str, Any]:
     ).first()
     return {
         "id": row.id, "name": row.name, "repositoryId": row.repository_id,
+        "removedAt": _stamp(row.removed_at),
         "sync": {"status": _sync_status(run, head), "revision": head,
                  "lastRun": run_doc(run) if run else None},
         "drift": {"status": (drift.status if drift else DriftStatus.NEVER_RUN).value,

@@ -157,6 +157,20 @@ class Engine:
             if source.notify:
                 self.notifier.route(item_key(source.tenant, env), source.notify)
 
+    def remove_source(self, name: str) -> Source | None:
+        """Stop following the source ``name``: its targets, drift schedules and notification
+        routes go, so its webhooks are refused as unknown and its queued work fails as not
+        configured. Nothing on the platforms is touched. Returns the source, if it was followed."""
+        source = self.sources.pop(name, None)
+        if source is None:
+            return None
+        for env in source.environments:
+            key = item_key(source.tenant, env)
+            self.targets.pop(key, None)
+            self.schedule.remove(key)
+            self.notifier.routes.pop(key, None)
+        return source
+
     # -- intake ---------------------------------------------------------------------------------
 
     def webhook_secrets(self, repository: Repository) -> Sequence[str]:

@@ -4,6 +4,7 @@ its environments are followed like configured ones. ``rxt serve`` starts the ref
 
 A registration that cannot be adopted yet (its secret is missing, Vault is down) is skipped
 with a ``registration.skipped`` event and tried again at the next refresh; the engine goes on.
+A changed registration is adopted again whole; a deleted one is dropped (``Engine.remove_source``).
 """
 
 from __future__ import annotations
@@ -95,9 +96,11 @@ class RegistrationRefresher:
     # -- one refresh ----------------------------------------------------------------------------
 
     def refresh(self) -> list[str]:
-        """Adopt every registration not yet adopted or changed since; returns their names."""
-        changed = []
-        for registration in self._read():
+        """Adopt every registration not yet adopted or changed since, and drop those deleted;
+        returns the names of the repositories adopted or dropped."""
+        registrations = list(self._read())
+        changed = self._drop_deleted({r.repository_id for r in registrations})
+        for registration in registrations:
             try:
                 name = self._refresh_one(registration)
             except RxtError as error:
@@ -122,12 +125,31 @@ class RegistrationRefresher:
         previous = self.adopted.get(registration.repository_id)
         if previous is not None and _same(previous, source, token):
             return ""
+        if previous is not None:
+            # Replaced whole, so environments removed from the registration lose their targets
+            # and schedules; the kept ones get theirs back below.
+            self.engine.remove_source(previous.source.name)
         self.engine.add_source(source)
         self.adopted[registration.repository_id] = _Adopted(source, token)
         log.info("registration.adopted", tenant=registration.tenant, repository=name,
                  environments=list(source.environments), updated=previous is not None)  # fmt: skip
-        self._schedule(source, first=previous is None)
+        before = previous.source.environments if previous is not None else ()
+        self._schedule(source, new=[env for env in source.environments if env not in before])
         return name
+
+    def _drop_deleted(self, present: set[int]) -> list[str]:
+        """Stop following the adopted registrations that are no longer stored."""
+        dropped = []
+        for repository_id in sorted(set(self.adopted) - present):
+            source = self.adopted.pop(repository_id).source
+            if self.engine.sources.get(source.name) is source:
+                self.engine.remove_source(source.name)
+            log.info("registration.dropped", tenant=source.tenant, repository=source.name,
+                     environments=list(source.environments))  # fmt: skip
+            dropped.append(source.name)
+        for repository_id in set(self._skipped) - present:
+            self._skipped.pop(repository_id)
+        return dropped
 
     def _check_claims(self, registration: RegisteredRepository, name: str) -> None:
         """Refuse a webhook name or an environment already followed for someone else: the
@@ -176,15 +198,14 @@ class RegistrationRefresher:
             credentials=TokenAuth(token) if token else None, extra_refspecs=REVIEW_REFSPECS,
         )  # fmt: skip
 
-    def _schedule(self, source: Source, *, first: bool) -> None:
+    def _schedule(self, source: Source, *, new: Sequence[str]) -> None:
         """Fetch the adopted repository and set each environment's drift schedule, as
-        ``Engine.start`` does for configured ones; on first adoption, queue a sync of each
-        environment as a push would (``sync.auto: false`` only plans it)."""
-        if first:
-            for env in source.environments:
-                payload = {"trigger": "push", "reason": "registered"}
-                key = item_key(source.tenant, env)
-                self.engine.store.queue.enqueue(RECONCILE, key=key, payload=payload)
+        ``Engine.start`` does for configured ones; queue a sync of each environment followed
+        for the first time (``new``) as a push would (``sync.auto: false`` only plans it)."""
+        for env in new:
+            payload = {"trigger": "push", "reason": "registered"}
+            key = item_key(source.tenant, env)
+            self.engine.store.queue.enqueue(RECONCILE, key=key, payload=payload)
         for env in source.environments:
             target = self.engine.targets[item_key(source.tenant, env)]
             try:
@@ -206,7 +227,8 @@ class RegistrationRefresher:
     # -- life -----------------------------------------------------------------------------------
 
     def wake(self) -> None:
-        """Refresh at once (the tenant API calls this after a registration); never blocks."""
+        """Refresh at once (the tenant API calls this after a registration is stored, changed
+        or deleted); never blocks."""
         self._wake.set()
 
     def start(self) -> None:

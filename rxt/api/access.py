@@ -45,7 +45,8 @@ class TenantServices:
     tenancy: Tenancy
     queue: WorkQueue
     urls: UrlPolicy
-    # Called after a registration is stored; ``rxt serve`` wakes the registration refresher.
+    # Called after a registration is stored, changed or deleted; ``rxt serve`` wakes the
+    # registration refresher with it, so the engine follows the change at once.
     registered: Callable[[], None] | None = None
 
     @classmethod

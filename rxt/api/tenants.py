@@ -1,5 +1,5 @@
-"""The tenant API under ``/api/v1``: register repositories, read environments, plans, runs,
-drift reports and the audit log, trigger syncs and drift checks, approve plans.
+"""The tenant API under ``/api/v1``: register, change and delete repositories, read environments,
+plans, runs, drift reports and the audit log, trigger syncs and drift checks, approve plans.
 
 ``create_app`` mounts ``router`` when it is given ``TenantServices``; every query is scoped to
 the caller's tenant, so another tenant's ids answer 404 exactly as missing ones do.
@@ -33,7 +33,7 @@ from rxt.api.access import (
 from rxt.api.urls import UrlRefused
 from state.access import Principal, Role, scope_violations
 from state.audit import AuditRecord
-from state.tenancy import Conflict, FollowUp, Registration
+from state.tenancy import Conflict, FollowUp, Refused, Registration, RegistrationChange
 from state.tenant_views import Page
 
 router = APIRouter(prefix="/api/v1", tags=["tenant"])
@@ -88,6 +88,28 @@ class RegistrationBody(_Body):
     environments: list[EnvironmentBody] = Field(min_length=1, max_length=50)
 
 
+class RegistrationPatchBody(_Body):
+    """The fields to change; a field left out stays as it is."""
+
+    branch: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._/-]+$", max_length=255)
+    webhook_secret_ref: SecretRefBody | None = Field(default=None, alias="webhookSecretRef")
+    credentials_ref: SecretRefBody | None = Field(
+        default=None, alias="credentialsRef", description="null removes it"
+    )
+    notify_url: str | None = Field(
+        default=None, alias="notifyUrl", max_length=1024, description="null removes it"
+    )
+    add_environments: list[EnvironmentBody] = Field(
+        default_factory=list, alias="addEnvironments", max_length=50
+    )
+    remove_environments: list[Annotated[str, Field(pattern=_LABEL)]] = Field(
+        default_factory=list,
+        alias="removeEnvironments",
+        max_length=50,
+        description="Names of environments to stop following; needs the admin role.",
+    )
+
+
 class ApprovalBody(_Body):
     reason: str = Field(min_length=1, max_length=2000, description="Why the plan may proceed.")
 
@@ -124,8 +146,7 @@ def register_repository(
             )  # fmt: skip
         except Conflict as error:
             raise ApiProblem(409, "conflict", error.render()) from error
-        if api.registered is not None:
-            api.registered()
+        _wake(request)
         return 201, doc
 
     return idempotent(request, principal, body.model_dump(mode="json", by_alias=True), produce)
@@ -150,6 +171,92 @@ def _checked(request: Request, body: RegistrationBody, principal: Principal) -> 
         notify_url=body.notify_url,
         environments={env.name: env.path for env in body.environments},
     )  # fmt: skip
+
+
+@router.patch("/repositories/{repository_id}", summary="Change a registration")
+def update_repository(
+    request: Request, repository_id: int, body: RegistrationPatchBody, principal: Deployer
+) -> JSONResponse:
+    def produce() -> tuple[int, dict[str, Any]]:
+        change = _checked_change(request, body, principal)
+        api = services(request)
+        try:
+            doc = api.tenancy.update(
+                tenant_id_of(principal), repository_id, change,
+                tenant=principal.tenant, actor=principal.actor,
+            )  # fmt: skip
+        except Conflict as error:
+            raise ApiProblem(409, "conflict", error.render()) from error
+        except Refused as error:
+            raise ApiProblem(422, "invalid-change", error.render()) from error
+        if doc is None:
+            raise not_found("repository", repository_id)
+        _wake(request)
+        return 200, doc
+
+    sent = body.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    return idempotent(request, principal, {"id": repository_id, **sent}, produce)
+
+
+@router.delete("/repositories/{repository_id}", summary="Delete a registration")
+def delete_repository(request: Request, repository_id: int, principal: Admin) -> JSONResponse:
+    # Admin, not deployer: deleting stops every environment of the repository from being
+    # reconciled and checked for drift, as withdrawing an approval gate would; the tenant's
+    # owners decide that. Registering again restores the environments with their history.
+    def produce() -> tuple[int, dict[str, Any]]:
+        api = services(request)
+        doc = api.tenancy.remove(
+            tenant_id_of(principal), repository_id, tenant=principal.tenant, actor=principal.actor
+        )
+        if doc is None:
+            raise not_found("repository", repository_id)
+        _wake(request)
+        return 200, doc
+
+    return idempotent(request, principal, {"id": repository_id}, produce)
+
+
+def _wake(request: Request) -> None:
+    api = services(request)
+    if api.registered is not None:
+        api.registered()
+
+
+def _checked_change(
+    request: Request, body: RegistrationPatchBody, principal: Principal
+) -> RegistrationChange:
+    given = body.model_fields_set
+    if not given:
+        raise ApiProblem(422, "invalid-change", "the body names nothing to change")
+    for name in ("branch", "webhook_secret_ref"):
+        if name in given and getattr(body, name) is None:
+            raise ApiProblem(422, "invalid-change", f"{name} cannot be null; leave it out")
+    if body.remove_environments and principal.role < Role.ADMIN:
+        detail = "removing environments needs the admin role, like deleting the repository"
+        raise ApiProblem(403, "forbidden", detail)
+    api = services(request)
+    try:
+        if body.notify_url:
+            api.urls.check(body.notify_url, what="notification URL")
+    except UrlRefused as error:
+        raise ApiProblem(422, "url-refused", error.render()) from error
+    sites = api.grants.sites(tenant_id_of(principal)) if body.add_environments else frozenset()
+    for env in body.add_environments:
+        _check_folder(env)
+        _check_manifest(env, tenant=principal.tenant, sites=sites)
+    return RegistrationChange(
+        branch=body.branch,
+        webhook_secret_ref=_ref(body.webhook_secret_ref),
+        credentials_ref=_ref(body.credentials_ref),
+        notify_url=body.notify_url,
+        cleared=frozenset(n for n in ("credentials_ref", "notify_url") if n in given),
+        add={env.name: env.path for env in body.add_environments},
+        remove=frozenset(body.remove_environments),
+    )
+
+
+def _ref(body: SecretRefBody | None) -> dict[str, Any] | None:
+    return body.model_dump() if body is not None else None
 
 
 def _check_folder(env: EnvironmentBody) -> None:
@@ -308,7 +415,10 @@ def _trigger(
     api = services(request)
 
     def produce() -> tuple[int, dict[str, Any]]:
-        name = api.tenancy.environment_name(tenant_id_of(principal), environment_id)
+        try:
+            name = api.tenancy.environment_name(tenant_id_of(principal), environment_id)
+        except Conflict as error:
+            raise ApiProblem(409, "conflict", error.render()) from error
         if name is None:
             raise not_found("environment", environment_id)
         payload = {"trigger": "api", "requested_by": principal.actor}

@@ -67,6 +67,8 @@ class Repository(Base):
     url: Mapped[str] = mapped_column(String(1024))
     branch: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    # Set when its registration is deleted; the row stays so its environments' history does.
+    removed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
 
 
 class Environment(Base):
@@ -78,6 +80,8 @@ class Environment(Base):
     repository_id: Mapped[int | None] = mapped_column(ForeignKey("repositories.id"))
     name: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    # Set when removed from its registration; plans, runs and drift reports stay readable.
+    removed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
 
 
 class Revision(Base):

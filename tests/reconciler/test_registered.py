@@ -1,7 +1,9 @@
 """Repositories registered through the tenant API are adopted by a running engine: their webhook
 secret is read from a real OpenBao dev server under the registering tenant's mount, a signed push
 is then accepted and the environment reconciled; a registration whose secret is missing waits
-for the next refresh; another tenant's Vault path is never read."""
+for the next refresh; another tenant's Vault path is never read. A registration changed or
+deleted through the API is followed: a deleted one's pushes are refused, a removed environment's
+target is gone, and pushes to a changed branch are reconciled."""
 
 from __future__ import annotations
 
@@ -31,14 +33,15 @@ from rxt.api.serving import running_in_thread
 from rxt.api.urls import UrlPolicy
 from simulators import openbao
 from state.access import Role, find_tenant
+from state.models import Run
 from state.registrations import registered_repositories
 from state.store import Store
 from state.tenancy import Registration
 from tests.conftest import free_port
 from tests.reconciler import payloads
 from tests.reconciler.conftest import fake_sites
-from tests.reconciler.envrepo import EnvRepo, environment_yaml
-from tests.reconciler.gitrepos import make_remote
+from tests.reconciler.envrepo import EnvRepo, environment_yaml, web_yaml
+from tests.reconciler.gitrepos import commit, make_remote, nest
 
 SITES = ("spot", "sddc", "nsx")
 HOOK_VALUE = "registered-hook-value-5d1c"
@@ -129,8 +132,10 @@ def deployer(stage: Stage) -> dict[str, str]:
     return {"Authorization": f"Bearer {issued.secret}"}
 
 
-def push(base: str, stage: Stage, head: str, *, secret: str = HOOK_VALUE) -> httpx.Response:
-    body = payloads.github_push(after=head)
+def push(
+    base: str, stage: Stage, head: str, *, secret: str = HOOK_VALUE, branch: str = "main"
+) -> httpx.Response:
+    body = {**payloads.github_push(after=head), "ref": f"refs/heads/{branch}"}
     body["repository"] = {**payloads.GITHUB_REPO, "full_name": repository_name(stage.url)}
     signed = payloads.github("push", body, secret=secret)
     return httpx.post(f"{base}/webhooks/github", content=signed.body, headers=signed.headers)
@@ -427,3 +432,101 @@ def test_a_registered_notification_url_receives_its_environments_messages(
     assert stage.engine.notifier.routes == {
         "acme/prod": ("https://chat.acme.example/hooks/deploys",)
     }
+
+
+def admin_token(stage: Stage) -> dict[str, str]:
+    issued = stage.api.tokens.issue("acme", role=Role.ADMIN, name="owner")
+    return {"Authorization": f"Bearer {issued.secret}"}
+
+
+def registered_through_the_api(base: str, stage: Stage, admin: hvac.Client) -> int:
+    """Register the stage's repository over HTTP, adopt it, and run its first sync."""
+    stage.repo.initial()
+    write(admin, "acme", stage.hook_path, secret=HOOK_VALUE)
+    answer = httpx.post(f"{base}/api/v1/repositories", json=stage.body(), headers=deployer(stage))
+    assert answer.status_code == 201, answer.text
+    assert stage.refresher.refresh() == [repository_name(stage.url)]
+    assert stage.engine.worker("w").step()
+    return int(answer.json()["id"])
+
+
+def test_after_a_delete_a_signed_push_is_refused_and_nothing_is_reconciled(
+    stage: Stage, admin: hvac.Client
+) -> None:
+    stage.engine.settings.drift_schedule = True
+    with running_in_thread(app_of(stage), port=free_port()) as base:
+        repository_id = registered_through_the_api(base, stage, admin)
+        assert "acme/prod" in stage.engine.schedule.intervals
+        head = stage.repo.push({"apps/web/deploy.yaml": web_yaml(replicas=5)})
+        gone = httpx.delete(f"{base}/api/v1/repositories/{repository_id}",
+                            headers=admin_token(stage))  # fmt: skip
+        assert gone.status_code == 200, gone.text
+        assert stage.refresher.refresh() == [repository_name(stage.url)]
+        refused = push(base, stage, head)
+    assert refused.status_code != 202
+    assert not stage.engine.worker("w").step(), "work was queued for a deleted registration"
+    assert len(stage.engine.results) == 1  # the first sync only
+    assert "acme/prod" not in stage.engine.targets
+    assert repository_name(stage.url) not in stage.engine.sources
+    assert "acme/prod" not in stage.engine.schedule.intervals
+    assert stage.refresher.refresh() == []
+
+
+def test_after_a_patch_removing_an_environment_its_target_is_gone(
+    stage: Stage, admin: hvac.Client
+) -> None:
+    with running_in_thread(app_of(stage), port=free_port()) as base:
+        repository_id = registered_through_the_api(base, stage, admin)
+        stage.repo.push({}, root={"environments/stage/environment.yaml": environment_yaml(
+            "acme", "stage", namespace="acme-stage", folder="acme-stage")})  # fmt: skip
+        manifest = yaml.safe_load(
+            environment_yaml("acme", "stage", namespace="acme-stage", folder="acme-stage")
+        )
+        added = httpx.patch(
+            f"{base}/api/v1/repositories/{repository_id}", headers=deployer(stage),
+            json={"addEnvironments": [{"name": "stage", "path": "environments/stage",
+                                       "manifest": manifest}]},
+        )  # fmt: skip
+        assert added.status_code == 200, added.text
+        assert stage.refresher.refresh() == [repository_name(stage.url)]
+        assert {"acme/prod", "acme/stage"} <= set(stage.engine.targets)
+        assert stage.engine.worker("w").step()  # the added environment's first sync
+        assert stage.engine.results[-1].status == "unchanged"  # no app in it yet
+        removed = httpx.patch(
+            f"{base}/api/v1/repositories/{repository_id}",
+            headers=admin_token(stage),
+            json={"removeEnvironments": ["stage"]},
+        )
+        assert removed.status_code == 200, removed.text
+        assert stage.refresher.refresh() == [repository_name(stage.url)]
+    assert "acme/stage" not in stage.engine.targets
+    assert "acme/prod" in stage.engine.targets
+    assert stage.engine.sources[repository_name(stage.url)].environments == ("prod",)
+    assert not stage.engine.worker("w").step(), "removing an environment queued work"
+
+
+def test_after_a_patch_of_the_branch_pushes_to_the_new_branch_are_reconciled(
+    stage: Stage, admin: hvac.Client
+) -> None:
+    with running_in_thread(app_of(stage), port=free_port()) as base:
+        repository_id = registered_through_the_api(base, stage, admin)
+        files = dict(stage.repo.files)
+        files["environments/prod/apps/web/deploy.yaml"] = web_yaml(replicas=4).encode()
+        release = commit(stage.repo.remote, nest(files), branch="release")
+        changed = httpx.patch(f"{base}/api/v1/repositories/{repository_id}",
+                              headers=deployer(stage), json={"branch": "release"})  # fmt: skip
+        assert changed.status_code == 200, changed.text
+        assert changed.json()["branch"] == "release"
+        assert stage.refresher.refresh() == [repository_name(stage.url)]
+        old_branch = push(base, stage, release)
+        assert old_branch.status_code == 202
+        assert not stage.engine.worker("w").step(), "a push to main was queued"
+        accepted = push(base, stage, release, branch="release")
+    assert accepted.status_code == 202
+    assert stage.engine.worker("w").step()
+    result = stage.engine.results[-1]
+    assert result.status == "succeeded"
+    with stage.engine.store.database.read() as session:
+        run = session.get(Run, result.run_id)
+        assert run is not None
+        assert run.commit == release  # the new branch's head, not main's
