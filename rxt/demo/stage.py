@@ -36,7 +36,6 @@ from reconciler.wiring.reviews import ForgeAccess
 from rxt.api import create_app
 from rxt.api.access import TenantServices
 from rxt.api.serving import running_in_thread
-from rxt.commands.db import open_configured_store
 from rxt.demo.engine import WORKERS, Running, running_engine
 from rxt.demo.githost import GitHost, start_git_host
 from rxt.settings import Settings
@@ -219,6 +218,9 @@ def _store(data_dir: Path, *, git: GitHost) -> tuple[Settings, Store]:
     # Every path is given, so RXT_* variables of the caller's shell cannot point the demo at a
     # real database. The Git host is git:// on loopback, which an operator allows by name
     # (RXT_ALLOWED_URL_SCHEMES, RXT_ALLOWED_HOSTS); registration refuses it otherwise.
+    # Imported here: rxt.commands imports the demo command, which imports this module.
+    from rxt.commands.db import open_configured_store  # noqa: PLC0415
+
     settings = Settings(
         data_dir=data_dir,
         database_url=f"sqlite:///{data_dir / 'rxt.db'}",
