@@ -1,6 +1,7 @@
 """Bar R10: every tenant API endpoint, called by each role of one tenant with the ids of another
-tenant's objects, and registrations whose manifests aim at the other tenant's Vault mount, sites,
-folder, tier-1 gateway (its segments) or namespace: 0 reads and 0 writes across tenants."""
+tenant's objects, and registrations and registration changes whose manifests aim at the other
+tenant's Vault mount, sites, folder, tier-1 gateway (its segments) or namespace: 0 reads and 0
+writes across tenants."""
 
 from __future__ import annotations
 
@@ -16,7 +17,16 @@ from sqlalchemy.orm import Session
 
 from state.checkpoints import SigningKey
 from state.database import Database
-from state.models import ApiToken, AuditEntry, PlanApproval, Repository, SiteGrant, WorkItem
+from state.models import (
+    ApiToken,
+    AuditEntry,
+    Environment,
+    PlanApproval,
+    Repository,
+    RepositoryRegistration,
+    SiteGrant,
+    WorkItem,
+)
 from tests.rxt.tenant_api_world import Call, Seeded, World, build_world, environment_manifest, send
 from tests.state.conftest import (  # noqa: F401 - fixtures shared with the state store's tests
     FakeClock,
@@ -49,6 +59,25 @@ ROUTES = [
     Route("GET", "/api/v1/repositories"),
     Route("GET", "/api/v1/repositories/{repository_id}"),
     Route("POST", "/api/v1/repositories"),
+    Route(
+        "PATCH",
+        "/api/v1/repositories/{repository_id}",
+        {
+            "branch": "r10",
+            "webhookSecretRef": {"path": "hooks/r10", "key": "k"},
+            "credentialsRef": None,
+            "notifyUrl": "https://hooks.example.com/r10",
+            "addEnvironments": [
+                {
+                    "name": "r10",
+                    "path": "environments/r10",
+                    "manifest": environment_manifest("acme", "r10"),
+                }
+            ],
+        },
+    ),
+    Route("PATCH", "/api/v1/repositories/{repository_id}", {"removeEnvironments": ["beta-ledger"]}),
+    Route("DELETE", "/api/v1/repositories/{repository_id}"),
     Route("GET", "/api/v1/environments"),
     Route("GET", "/api/v1/environments/{environment_id}"),
     Route("GET", "/api/v1/environments/{environment_id}/plans"),
@@ -92,11 +121,11 @@ def _targets(route: Route, beta: Seeded) -> list[str]:
     return [route.path]
 
 
-def _aimed_registrations() -> list[dict[str, Any]]:
-    """Registrations by acme whose environment reaches into beta's tenant."""
+def _aimed_manifests() -> list[dict[str, Any]]:
+    """Environment manifests of acme that reach into beta's tenant."""
     shared = {"site": "sddc-dfw", "datacenter": "DC0", "cluster": "DC0_C0",
               "network": "VM Network", "template": "t"}  # fmt: skip
-    manifests = [
+    return [
         {**environment_manifest("acme", "web"), "metadata": {"name": "web", "tenant": "beta"}},
         environment_manifest("acme", "web", vsphere={**shared, "site": "sddc-ord",
                                                      "folder": "acme-web"}),
@@ -109,15 +138,35 @@ def _aimed_registrations() -> list[dict[str, Any]]:
         environment_manifest("acme", "web", kubernetes={"site": "spot-dfw",
                                                         "namespace": "beta-ledger"}),
     ]  # fmt: skip
-    bodies = [_registration(manifest) for manifest in manifests]
+
+
+def _aimed_refs() -> list[dict[str, str]]:
+    """Secret references climbing out of acme's Vault mount towards beta's."""
     paths = ["../beta/hooks", "/beta/hooks", "acme/../../beta", "%2e%2e/beta", "./../beta"]
-    refs = [{"path": path, "key": "k"} for path in paths]
-    for ref in refs:
+    return [{"path": path, "key": "k"} for path in paths]
+
+
+def _aimed_registrations() -> list[dict[str, Any]]:
+    """Registrations by acme whose environment or secrets reach into beta's tenant."""
+    bodies = [_registration(manifest) for manifest in _aimed_manifests()]
+    for ref in _aimed_refs():
         bodies.append(
             {**_registration(environment_manifest("acme", "web")), "webhookSecretRef": ref}
         )
         bodies.append({**_registration(environment_manifest("acme", "web")), "credentialsRef": ref})
     return bodies
+
+
+def _aimed_changes() -> list[tuple[dict[str, Any], int]]:
+    """Changes of acme's own registration aimed at beta, with the status registration gives."""
+    adds = [
+        {"addEnvironments": [{"name": "web", "path": "environments/web", "manifest": manifest}]}
+        for manifest in _aimed_manifests()
+    ]
+    refs = [
+        {field: ref} for ref in _aimed_refs() for field in ("webhookSecretRef", "credentialsRef")
+    ]
+    return [(body, 403) for body in adds] + [(body, 422) for body in refs]
 
 
 def _registration(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -149,6 +198,26 @@ def _beta_state(world: World) -> dict[str, Any]:
             "acme_repositories": _count(
                 session, select(Repository.id).where(Repository.tenant_id == acme_id)
             ),
+            "repositories": [
+                (row.id, row.branch, row.removed_at)
+                for row in session.scalars(
+                    select(Repository).where(Repository.tenant_id == beta_id)
+                )
+            ],
+            "environments": [
+                (row.id, row.name, row.repository_id, row.removed_at)
+                for row in session.scalars(
+                    select(Environment).where(Environment.tenant_id == beta_id)
+                )
+            ],
+            "registrations": [
+                (row.webhook_secret_ref, row.credentials_ref, row.notify_url, row.environment_paths)
+                for row in session.scalars(
+                    select(RepositoryRegistration)
+                    .join(Repository, Repository.id == RepositoryRegistration.repository_id)
+                    .where(Repository.tenant_id == beta_id)
+                )
+            ],
         }
 
 
@@ -185,23 +254,39 @@ def test_r10_no_endpoint_reads_or_writes_another_tenants_objects(world: World) -
         for body in _aimed_registrations()
         for role in ("deployer", "admin")
     ]
-    answers = send(world.app, calls + aimed)
+    own = f"/api/v1/repositories/{acme.repository_id}"
+    changes = [
+        (Call("PATCH", own, acme.tokens[role], json=body), status)
+        for body, status in _aimed_changes()
+        for role in ("deployer", "admin")
+    ]
+    acme_before = send(world.app, [Call("GET", own, acme.tokens["viewer"])])[0].json()
+    answers = send(world.app, calls + aimed + [call for call, _ in changes])
     leaks = [
         (call.method, call.path, answer.status_code)
-        for call, answer in zip(calls + aimed, answers, strict=True)
+        for call, answer in zip(calls + aimed, answers[: len(calls + aimed)], strict=True)
         if _leaked(answer, beta, call=call, foreign=call in aimed or _has_id(call.path))
         or _wrong_status(call, answer)
     ]
+    leaks += [
+        (call.method, call.path, answer.status_code)
+        for (call, status), answer in zip(changes, answers[len(calls + aimed) :], strict=True)
+        if answer.status_code != status or _leaked(answer, beta, call=call, foreign=True)
+    ]
     after = _beta_state(world)
+    acme_after = send(world.app, [Call("GET", own, acme.tokens["viewer"])])[0].json()
     foreign_ids = sum(1 for call in calls if _has_id(call.path))
     print(
         f"\nR10: {len(calls)} API calls by acme's viewer, deployer and admin over {len(ROUTES)} "
-        f"routes ({foreign_ids} naming beta's objects), {len(aimed)} registrations aimed at "
-        f"beta's Vault mount, sites, folder, tier-1 gateway or namespace; "
-        f"{len(leaks)} leaks, beta's state {'unchanged' if before == after else 'CHANGED'}"
+        f"routes ({foreign_ids} naming beta's objects), {len(aimed)} registrations and "
+        f"{len(changes)} registration changes aimed at beta's Vault mount, sites, folder, "
+        f"tier-1 gateway or namespace; {len(leaks)} leaks, beta's state "
+        f"{'unchanged' if before == after else 'CHANGED'}, acme's aimed-at registration "
+        f"{'unchanged' if acme_before == acme_after else 'CHANGED'}"
     )
     assert leaks == []
     assert before == after
+    assert acme_before == acme_after
 
 
 def _has_id(path: str) -> bool:
@@ -225,8 +310,16 @@ def test_another_tenants_id_answers_exactly_as_a_missing_one(world: World) -> No
         (f"/api/v1/drift-reports/{beta.drift_id}", "/api/v1/drift-reports/987654"),
         (f"/api/v1/repositories/{beta.repository_id}", "/api/v1/repositories/987654"),
     ]
+    writes = [("PATCH", {"branch": "r10"}), ("DELETE", None)]
+    repos = pairs[-1]
     for theirs, missing in pairs:
         foreign, absent = send(world.app, [Call("GET", theirs, token), Call("GET", missing, token)])
+        assert foreign.status_code == absent.status_code == 404
+        assert foreign.json()["title"] == absent.json()["title"]
+        assert foreign.json()["type"] == absent.json()["type"]
+    for method, body in writes:
+        foreign, absent = send(world.app, [Call(method, repos[0], token, json=body),
+                                           Call(method, repos[1], token, json=body)])  # fmt: skip
         assert foreign.status_code == absent.status_code == 404
         assert foreign.json()["title"] == absent.json()["title"]
         assert foreign.json()["type"] == absent.json()["type"]
