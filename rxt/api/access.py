@@ -7,9 +7,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
 
 from core.hashing import canonical_json
@@ -221,3 +221,8 @@ def print_operator_token(store: Store, echo: Callable[[str], None]) -> bool:
     )
     log.info("token.created", role="operator", token_id=issued.principal.token_id)
     return True
+
+
+Viewer = Annotated[Principal, Depends(tenant_role(Role.VIEWER))]
+Deployer = Annotated[Principal, Depends(tenant_role(Role.DEPLOYER))]
+Admin = Annotated[Principal, Depends(tenant_role(Role.ADMIN))]

@@ -70,9 +70,11 @@ def test_rxt_serve_answers_a_signed_webhook_and_counts_it(served: str) -> None:
     assert "rxt_workqueue_depth 0.0" in metrics
 
 
-def test_rxt_serve_says_plainly_what_is_not_built(capsys: pytest.CaptureFixture[str]) -> None:
+def test_rxt_serve_says_what_happens_at_a_merge(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve", "--help"]) == 0
-    assert "is not wired into rxt serve yet" in " ".join(capsys.readouterr().out.split())
+    text = " ".join(capsys.readouterr().out.split())
+    assert "applied only if its plan is the previewed one" in text
+    assert "forge.on_stale_merge" in text
 
 
 def test_rxt_serve_refuses_a_secrets_file_that_is_not_a_mapping(
