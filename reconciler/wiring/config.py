@@ -43,6 +43,12 @@ class NsxConnection(_Model):
     username: str
     password: str
     verify: bool = True
+    realization_poll_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        le=60,
+        description="How often an apply asks NSX whether what it wrote is realized.",
+    )
 
 
 class VaultConnection(_Model):

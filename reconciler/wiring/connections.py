@@ -42,7 +42,11 @@ def connect(config: EngineConfig) -> Sites:
         sites.add(Platform.VSPHERE, driver, site=name)
     for name, nsx in config.nsx.items():
         settings = NsxSettings(
-            url=nsx.url, username=nsx.username, password=nsx.password, verify=nsx.verify
+            url=nsx.url,
+            username=nsx.username,
+            password=nsx.password,
+            verify=nsx.verify,
+            poll_seconds=nsx.realization_poll_seconds,
         )
         sites.add(Platform.NSX, NsxDriver(settings), site=name)
     return sites

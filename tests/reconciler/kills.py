@@ -51,7 +51,9 @@ def engine_config(
         "kubernetes": {"spot": {"url": kube.url}},
         "vsphere": {"sddc": {"host": vcsim.host, "port": vcsim.port, "user": vcsim.username,
                              "password": vcsim.password, "protocol": "http"}},
-        "nsx": {"nsx": {"url": nsx.url, "username": nsx.username, "password": nsx.password}},
+        # The fake realizes at once; NSX Manager's two-second poll would only make runs slow.
+        "nsx": {"nsx": {"url": nsx.url, "username": nsx.username, "password": nsx.password,
+                        "realization_poll_seconds": 0.1}},
     }  # fmt: skip
 
 
