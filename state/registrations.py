@@ -1,6 +1,7 @@
 """Every repository registered through the tenant API, read for the engine: its tenant, URL,
-branch, secret references and environment folders. ``reconciler.wiring.registered`` calls it.
-Also the row-level steps of changing a registration, which ``state.tenancy`` runs in its writes.
+branch, secret references, environment folders and own forge. ``reconciler.wiring.registered``
+calls it. Also the row-level steps of changing a registration, which ``state.tenancy`` runs in
+its writes.
 
 Only references are stored (``state.tenancy`` writes them); the engine resolves them in Vault.
 """
@@ -32,15 +33,25 @@ class Refused(StateError):
 @dataclass(frozen=True)
 class RegistrationChange:
     """What a change of a registration sets; ``None`` keeps a field, and the fields named in
-    ``cleared`` (``credentials_ref``, ``notify_url``) are emptied."""
+    ``cleared`` (``credentials_ref``, ``notify_url``, ``forge``) are emptied."""
 
     branch: str | None = None
     webhook_secret_ref: Mapping[str, Any] | None = None
     credentials_ref: Mapping[str, Any] | None = None
     notify_url: str | None = None
+    forge: Mapping[str, Any] | None = None  # provider, apiUrl, tokenRef
     cleared: frozenset[str] = frozenset()
     add: Mapping[str, str] = field(default_factory=dict)  # name -> folder in the repo
     remove: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class RegisteredForge:
+    """The forge a registration's previews are posted to, and where its token is in Vault."""
+
+    provider: str
+    api_url: str
+    token_ref: SecretRef
 
 
 @dataclass(frozen=True)
@@ -55,6 +66,7 @@ class RegisteredRepository:
     credentials_ref: SecretRef | None = None
     environments: Mapping[str, str] = field(default_factory=dict)  # name -> folder in the repo
     notify_url: str = ""
+    forge: RegisteredForge | None = None
 
 
 def registered_repositories(database: Database) -> list[RegisteredRepository]:
@@ -84,6 +96,15 @@ def _registered(
         credentials_ref=_ref(credentials) if credentials else None,
         environments={str(k): str(v) for k, v in (registration.environment_paths or {}).items()},
         notify_url=registration.notify_url or "",
+        forge=_forge(registration.forge) if registration.forge else None,
+    )
+
+
+def _forge(doc: Mapping[str, Any]) -> RegisteredForge:
+    return RegisteredForge(
+        provider=str(doc.get("provider", "")),
+        api_url=str(doc.get("apiUrl", "")),
+        token_ref=_ref(doc.get("tokenRef") or {}),
     )
 
 
@@ -175,4 +196,7 @@ def set_fields(
     if change.notify_url is not None or "notify_url" in change.cleared:
         reg.notify_url = change.notify_url
         fields.append("notifyUrl")
+    if change.forge is not None or "forge" in change.cleared:
+        reg.forge = dict(change.forge) if change.forge is not None else None
+        fields.append("forge")
     return fields

@@ -72,6 +72,7 @@ class Registration:
     credentials_ref: Mapping[str, Any] | None = None
     notify_url: str | None = None
     environments: Mapping[str, str] = field(default_factory=dict)  # name -> folder in the repo
+    forge: Mapping[str, Any] | None = None  # provider, apiUrl, tokenRef: the repository's own
 
 
 @dataclass(frozen=True)
@@ -106,11 +107,12 @@ class Tenancy:
         try:
             with self.database.write() as session:
                 doc = self._register(session, tenant_id, registration, actor=actor)
-                names = sorted(registration.environments)
+                details: dict[str, Any] = {"environments": sorted(registration.environments)}
+                if registration.forge is not None:  # references only, like the stored row
+                    details["forge"] = dict(registration.forge)
                 record = AuditRecord(
-                    actor, "repository.registered", registration.url,
-                    details={"environments": names},
-                )  # fmt: skip
+                    actor, "repository.registered", registration.url, details=details
+                )
                 self.audit.append_in(session, tenant, [record])
                 return doc
         except IntegrityError as error:
@@ -135,6 +137,7 @@ class Tenancy:
                 repository_id=repo.id, webhook_secret_ref=dict(reg.webhook_secret_ref),
                 credentials_ref=dict(reg.credentials_ref) if reg.credentials_ref else None,
                 notify_url=reg.notify_url, environment_paths=dict(reg.environments),
+                forge=dict(reg.forge) if reg.forge is not None else None,
                 registered_by=actor, registered_at=now,
             )
         )  # fmt: skip

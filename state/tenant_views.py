@@ -88,6 +88,7 @@ def repository_doc(session: Session, row: Repository) -> dict[str, Any]:
         "webhookSecretRef": reg.webhook_secret_ref if reg else None,
         "credentialsRef": reg.credentials_ref if reg else None,
         "notifyUrl": reg.notify_url if reg else None,
+        "forge": reg.forge if reg else None,
         "environments": [{"id": i, "name": n, "path": paths.get(n)} for i, n in envs],
         "createdAt": row.created_at.isoformat(), "removedAt": _stamp(row.removed_at),
     }  # fmt: skip

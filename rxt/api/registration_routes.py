@@ -2,13 +2,14 @@
 environments, change or delete a registration, list and read them. ``rxt.api.tenants.install``
 mounts ``router`` beside the other tenant routes.
 
-Only references to secrets are accepted, never values; every environment manifest is checked
-against the caller's tenant and granted sites before anything is stored.
+Only references to secrets are accepted, never values (a forge's token too); every environment
+manifest is checked against the caller's tenant and granted sites, and every URL the engine will
+send to against the operator's URL policy, before anything is stored.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -57,6 +58,20 @@ class SecretRefBody(_Body):
     _path_inside = field_validator("path")(_inside)
 
 
+class ForgeBody(_Body):
+    """The forge the repository's pull request previews are posted to, with the tenant's own
+    token; the engine sends that token to ``apiUrl``, so the URL passes the same checks as the
+    repository's."""
+
+    provider: Literal["github", "gitlab"]
+    api_url: str = Field(
+        default="", alias="apiUrl", max_length=1024,
+        description="The forge's API root; empty means api.github.com or gitlab.com/api/v4.",
+        examples=["https://gitlab.example.com/api/v4"],
+    )  # fmt: skip
+    token_ref: SecretRefBody = Field(alias="tokenRef")
+
+
 class EnvironmentBody(_Body):
     name: str = Field(pattern=_LABEL, description="The environment's name, a DNS label.")
     path: str = Field(pattern=_REF_PATH, max_length=512, examples=["environments/prod"])
@@ -74,6 +89,7 @@ class RegistrationBody(_Body):
     webhook_secret_ref: SecretRefBody = Field(alias="webhookSecretRef")
     credentials_ref: SecretRefBody | None = Field(default=None, alias="credentialsRef")
     notify_url: str | None = Field(default=None, alias="notifyUrl", max_length=1024)
+    forge: ForgeBody | None = None
     environments: list[EnvironmentBody] = Field(min_length=1, max_length=50)
 
 
@@ -87,6 +103,9 @@ class RegistrationPatchBody(_Body):
     )
     notify_url: str | None = Field(
         default=None, alias="notifyUrl", max_length=1024, description="null removes it"
+    )
+    forge: ForgeBody | None = Field(
+        default=None, description="null removes it: previews go to the engine-wide forge"
     )
     add_environments: list[EnvironmentBody] = Field(
         default_factory=list, alias="addEnvironments", max_length=50
@@ -123,8 +142,7 @@ def _checked(request: Request, body: RegistrationBody, principal: Principal) -> 
     api = services(request)
     try:
         api.urls.check(body.url, what="repository URL")
-        if body.notify_url:
-            api.urls.check(body.notify_url, what="notification URL")
+        _check_urls(request, notify_url=body.notify_url, forge=body.forge)
     except UrlRefused as error:
         raise ApiProblem(422, "url-refused", error.render()) from error
     sites = api.grants.sites(tenant_id_of(principal))
@@ -137,7 +155,25 @@ def _checked(request: Request, body: RegistrationBody, principal: Principal) -> 
         credentials_ref=body.credentials_ref.model_dump() if body.credentials_ref else None,
         notify_url=body.notify_url,
         environments={env.name: env.path for env in body.environments},
+        forge=_forge(body.forge),
     )  # fmt: skip
+
+
+def _check_urls(request: Request, *, notify_url: str | None, forge: ForgeBody | None) -> None:
+    """The URLs the engine will send to; a forge's API gets the tenant's token.
+
+    Raises:
+        UrlRefused: one aims where the operator's URL policy does not allow.
+    """
+    api = services(request)
+    if notify_url:
+        api.urls.check(notify_url, what="notification URL")
+    if forge is not None and forge.api_url:
+        api.urls.check(forge.api_url, what="forge API URL")
+
+
+def _forge(body: ForgeBody | None) -> dict[str, Any] | None:
+    return body.model_dump(by_alias=True) if body is not None else None
 
 
 @router.patch("/repositories/{repository_id}", summary="Change a registration")
@@ -203,8 +239,7 @@ def _checked_change(
         raise ApiProblem(403, "forbidden", detail)
     api = services(request)
     try:
-        if body.notify_url:
-            api.urls.check(body.notify_url, what="notification URL")
+        _check_urls(request, notify_url=body.notify_url, forge=body.forge)
     except UrlRefused as error:
         raise ApiProblem(422, "url-refused", error.render()) from error
     sites = api.grants.sites(tenant_id_of(principal)) if body.add_environments else frozenset()
@@ -216,7 +251,8 @@ def _checked_change(
         webhook_secret_ref=_ref(body.webhook_secret_ref),
         credentials_ref=_ref(body.credentials_ref),
         notify_url=body.notify_url,
-        cleared=frozenset(n for n in ("credentials_ref", "notify_url") if n in given),
+        forge=_forge(body.forge),
+        cleared=frozenset(n for n in ("credentials_ref", "notify_url", "forge") if n in given),
         add={env.name: env.path for env in body.add_environments},
         remove=frozenset(body.remove_environments),
     )

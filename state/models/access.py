@@ -73,7 +73,7 @@ class SiteGrant(Base):
 
 class RepositoryRegistration(Base):
     """What a tenant registered with a repository: secret references (never values), the
-    notification URL, and where each environment's folder is in the repository."""
+    notification URL, its own forge, and where each environment's folder is in the repository."""
 
     __tablename__ = "repository_registrations"
 
@@ -82,6 +82,9 @@ class RepositoryRegistration(Base):
     webhook_secret_ref: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
     credentials_ref: Mapped[dict[str, Any] | None] = mapped_column(JsonDocument)
     notify_url: Mapped[str | None] = mapped_column(String(1024))
+    # The repository's own forge: provider, API URL and a reference to its token; None posts
+    # its previews on the engine-wide forge.
+    forge: Mapped[dict[str, Any] | None] = mapped_column(JsonDocument)
     environment_paths: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
     registered_by: Mapped[str] = mapped_column(String(255))
     registered_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)

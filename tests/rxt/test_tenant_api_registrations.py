@@ -9,11 +9,20 @@ from typing import Any
 
 import pytest
 
+from rxt.api.urls import UrlPolicy
 from state.checkpoints import SigningKey
 from state.database import Database
 from state.registrations import registered_repositories
 from state.verifying import verify_chains
-from tests.rxt.tenant_api_world import Call, World, build_world, environment_manifest, one, send
+from tests.rxt.tenant_api_world import (
+    Call,
+    World,
+    build_world,
+    environment_manifest,
+    fake_resolver,
+    one,
+    send,
+)
 from tests.state.conftest import (  # noqa: F401 - fixtures shared with the state store's tests
     FakeClock,
     clock,
@@ -217,3 +226,81 @@ def test_each_write_wakes_the_engines_refresher(world: World) -> None:
     assert woken == ["x"]
     one(world.app, "DELETE", _path(world), acme.tokens["admin"])
     assert woken == ["x", "x"]
+
+
+FORGE = {"provider": "gitlab", "apiUrl": "https://git.example.com/api/v4",
+         "tokenRef": {"path": "forge/gitlab", "key": "token"}}  # fmt: skip
+
+
+def _register(world: World, **changes: Any) -> Any:
+    body = {"url": "https://git.example.com/acme/web.git",
+            "webhookSecretRef": {"path": "hooks/web", "key": "s"},
+            "environments": [_env("web")], **changes}  # fmt: skip
+    return one(world.app, "POST", "/api/v1/repositories", world.tenants["acme"].tokens["deployer"],
+               json=body)  # fmt: skip
+
+
+def test_a_registration_names_its_own_forge_by_reference_and_the_engine_reads_it(
+    world: World,
+) -> None:
+    answer = _register(world, forge=FORGE)
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["forge"] == FORGE
+    entry = _audit(world)[0]
+    assert (entry["action"], entry["details"]["forge"]) == ("repository.registered", FORGE)
+    [web] = [r for r in registered_repositories(world.store.database) if r.url.endswith("web.git")]
+    assert web.forge is not None
+    assert (web.forge.provider, web.forge.api_url) == ("gitlab", "https://git.example.com/api/v4")
+    assert (web.forge.token_ref.path, web.forge.token_ref.key) == ("forge/gitlab", "token")
+
+
+@pytest.mark.parametrize(
+    ("forge", "kind"),
+    [
+        ({**FORGE, "token": "glpat-a-token-value"}, "about:blank"),
+        ({**FORGE, "tokenRef": "glpat-a-token-value"}, "about:blank"),
+        ({k: v for k, v in FORGE.items() if k != "tokenRef"}, "about:blank"),
+        ({**FORGE, "provider": "bitbucket"}, "about:blank"),
+        ({**FORGE, "tokenRef": {"path": "../beta/forge", "key": "token"}}, "about:blank"),
+        ({**FORGE, "apiUrl": "http://10.0.0.5/api/v4"}, "url-refused"),
+        ({**FORGE, "apiUrl": "http://metadata.example.com/"}, "url-refused"),
+        ({**FORGE, "apiUrl": "http://127.0.0.1:8080/api/v4"}, "url-refused"),
+    ],
+    ids=["token value", "ref as a value", "no ref", "provider", "climbing ref", "private api",
+         "link-local api", "loopback api"],
+)  # fmt: skip
+def test_a_forge_with_a_token_value_or_a_private_api_url_is_refused_on_post_and_patch(
+    world: World, forge: dict[str, Any], kind: str
+) -> None:
+    before = one(world.app, "GET", _path(world), world.tenants["acme"].tokens["viewer"]).json()
+    for answer in (_register(world, forge=forge), _patch(world, {"forge": forge})):
+        assert answer.status_code == 422, answer.text
+        assert answer.headers["content-type"] == PROBLEM
+        assert answer.json()["type"].endswith(kind)
+        assert "glpat-a-token-value" not in answer.text  # a refused value is never echoed
+    after = one(world.app, "GET", _path(world), world.tenants["acme"].tokens["viewer"]).json()
+    assert after == before
+    assert len(registered_repositories(world.store.database)) == 2
+
+
+def test_a_patch_sets_and_clears_the_forge_and_a_left_out_forge_stays(world: World) -> None:
+    assert _patch(world, {"forge": FORGE}).json()["forge"] == FORGE
+    assert _audit(world)[0]["details"]["fields"] == ["forge"]
+    assert _patch(world, {"branch": "b"}).json()["forge"] == FORGE
+    cleared = _patch(world, {"forge": None})
+    assert cleared.status_code == 200, cleared.text
+    assert cleared.json()["forge"] is None
+    assert _audit(world)[0]["details"]["fields"] == ["forge"]
+    [acme] = [r for r in registered_repositories(world.store.database) if r.tenant == "acme"]
+    assert acme.forge is None
+
+
+def test_the_operator_may_allow_a_forge_on_a_private_host(
+    database: Database,  # noqa: F811
+    key: SigningKey,  # noqa: F811
+    clock: FakeClock,  # noqa: F811
+) -> None:
+    urls = UrlPolicy.of(allowed_hosts=["10.0.0.5"], resolver=fake_resolver)
+    world = build_world(database, key=key, clock=clock, urls=urls)
+    forge = {**FORGE, "apiUrl": "http://10.0.0.5/api/v4"}
+    assert _register(world, forge=forge).status_code == 201
