@@ -104,11 +104,10 @@ class Engine:
         )
         self.schedule = DriftSchedule(self.enqueue_drift)
         self.forges = Forges(self.settings.forge, dict(self.settings.forges))
-        ledger = StoredLedger(store.previews)
-        self.previews = (
-            PostedPreviews(self.forges, sites=sites, ledger=ledger)
-            if self.forges.configured()
-            else None
+        # Built even with no forge yet: a registration may name one while the engine runs, and
+        # ``handle_preview`` asks ``forges`` per review whether to post.
+        self.previews = PostedPreviews(
+            self.forges, sites=sites, ledger=StoredLedger(store.previews)
         )
         self.results: list[Result] = []
         self._stop = threading.Event()
@@ -160,10 +159,12 @@ class Engine:
     def remove_source(self, name: str) -> Source | None:
         """Stop following the source ``name``: its targets, drift schedules and notification
         routes go, so its webhooks are refused as unknown and its queued work fails as not
-        configured. Nothing on the platforms is touched. Returns the source, if it was followed."""
+        configured, and a forge a registration gave it is forgotten. Nothing on the platforms is
+        touched. Returns the source, if it was followed."""
         source = self.sources.pop(name, None)
         if source is None:
             return None
+        self.forges.set(name, None)
         for env in source.environments:
             key = item_key(source.tenant, env)
             self.targets.pop(key, None)
@@ -259,7 +260,7 @@ class Engine:
         commit = str(payload.get("commit", ""))
         self.fetch_commit(target, commit)
         repository = str(payload.get("repository", ""))
-        if self.previews is None or self.forges.of(repository) is None:
+        if self.forges.of(repository) is None:
             return self.reconciler.preview(target, commit)
         mirror = self._mirror(target)
         base_ref = str(payload.get("base_ref", ""))
@@ -333,7 +334,7 @@ class Engine:
             self.refresh_schedule(target, head)
         if self.settings.drift_schedule:
             self.schedule.start()
-        if self.previews is None:
+        if not self.forges.configured():
             log.info("previews.unposted", reason="no forge is configured; previews are stored only")
         holder = self.settings.options.holder
         for index in range(self.settings.workers):

@@ -1,6 +1,7 @@
 """Adopting repositories registered through the tenant API into a running engine: each
-registration's webhook secret and Git token are read from Vault under its tenant's mount, and
-its environments are followed like configured ones. ``rxt serve`` starts the refresher.
+registration's webhook secret, Git token and forge token are read from Vault under its tenant's
+mount, its environments are followed like configured ones, and its previews are posted to the
+forge it names (``Forges.set``). ``rxt serve`` starts the refresher.
 
 A registration that cannot be adopted yet (its secret is missing, Vault is down) is skipped
 with a ``registration.skipped`` event and tried again at the next refresh; the engine goes on.
@@ -22,6 +23,7 @@ from reconciler.mirrors import RepositoryMirror, TokenAuth
 from reconciler.scoping import TenantScope
 from reconciler.wiring.config import EngineConfig
 from reconciler.wiring.engine import REVIEW_REFSPECS, Engine, Source
+from reconciler.wiring.reviews import ForgeAccess
 from reconciler.workers import RECONCILE, item_key
 from state.registrations import RegisteredRepository, registered_repositories
 
@@ -50,6 +52,7 @@ class _Adopted:
 
     source: Source
     token: str
+    forge: ForgeAccess | None = None
 
 
 class RegistrationRefresher:
@@ -116,6 +119,7 @@ class RegistrationRefresher:
         self._check_claims(registration, name)
         _check_folders(registration)
         secret, token = self._resolve(registration)
+        forge = self._forge(registration)
         source = Source(
             name, self._mirror(registration, token), registration.tenant,
             tuple(sorted(registration.environments)), registration.branch, (secret,),
@@ -123,14 +127,16 @@ class RegistrationRefresher:
             notify=(registration.notify_url,) if registration.notify_url else (),
         )  # fmt: skip
         previous = self.adopted.get(registration.repository_id)
-        if previous is not None and _same(previous, source, token):
+        adopted = _Adopted(source, token, forge)
+        if previous is not None and _same(previous, adopted):
             return ""
         if previous is not None:
             # Replaced whole, so environments removed from the registration lose their targets
-            # and schedules; the kept ones get theirs back below.
+            # and schedules (and the repository its forge); the kept ones get theirs back below.
             self.engine.remove_source(previous.source.name)
         self.engine.add_source(source)
-        self.adopted[registration.repository_id] = _Adopted(source, token)
+        self.engine.forges.set(name, forge)
+        self.adopted[registration.repository_id] = adopted
         log.info("registration.adopted", tenant=registration.tenant, repository=name,
                  environments=list(source.environments), updated=previous is not None)  # fmt: skip
         before = previous.source.environments if previous is not None else ()
@@ -188,6 +194,15 @@ class RegistrationRefresher:
         credentials = registration.credentials_ref
         token = self.secrets.read(credentials, tenant=tenant) if credentials else ""
         return secret, token
+
+    def _forge(self, registration: RegisteredRepository) -> ForgeAccess | None:
+        """The registration's own forge with its token read under the registration's tenant;
+        None sends its previews to the engine-wide forge."""
+        forge = registration.forge
+        if forge is None or self.secrets is None:  # no Vault: ``_resolve`` has refused already
+            return None
+        token = self.secrets.read(forge.token_ref, tenant=registration.tenant)
+        return ForgeAccess(forge.provider, token, forge.api_url)
 
     def _mirror(self, registration: RegisteredRepository, token: str) -> RepositoryMirror:
         previous = self.adopted.get(registration.repository_id)
@@ -265,8 +280,8 @@ def _check_folders(registration: RegisteredRepository) -> None:
             )
 
 
-def _same(previous: _Adopted, source: Source, token: str) -> bool:
-    old = previous.source
-    return (old.environments, old.branch, old.webhook_secrets, old.notify, previous.token) == (
-        source.environments, source.branch, source.webhook_secrets, source.notify, token,
-    )  # fmt: skip
+def _same(previous: _Adopted, current: _Adopted) -> bool:
+    old, new = previous.source, current.source
+    return (old.environments, old.branch, old.webhook_secrets, old.notify) == (
+        new.environments, new.branch, new.webhook_secrets, new.notify,
+    ) and (previous.token, previous.forge) == (current.token, current.forge)  # fmt: skip

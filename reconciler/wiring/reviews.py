@@ -1,6 +1,6 @@
 """Pull request previews in the engine: the forge they post to (the ``forge`` section of the
-configuration, or a repository's own) and the run of ``Previewer`` for one review.
-``Engine.handle_preview`` calls it.
+configuration, a configured repository's own, or one a registration names) and the run of
+``Previewer`` for one review. ``Engine.handle_preview`` calls it.
 """
 
 from __future__ import annotations
@@ -50,17 +50,30 @@ class ForgeAccess:
 
 @dataclass(frozen=True)
 class Forges:
-    """The forge each repository's previews post to: its own when it names one, else the
-    engine-wide one; None for a repository with neither."""
+    """The forge each repository's previews post to: its own when the configuration file or its
+    registration names one (the file wins), else the engine-wide one; None for a repository
+    with none of these."""
 
     default: ForgeAccess | None = None
     repositories: Mapping[str, ForgeAccess] = field(default_factory=dict)
+    # Set at run time by ``set``: the registration refresher's thread writes, workers read, and
+    # one dict assignment or lookup is atomic, so no lock is needed.
+    _registered: dict[str, ForgeAccess] = field(default_factory=dict, init=False, repr=False)
 
     def of(self, repository: str) -> ForgeAccess | None:
-        return self.repositories.get(repository, self.default)
+        own = self.repositories.get(repository) or self._registered.get(repository)
+        return own if own is not None else self.default
 
     def configured(self) -> bool:
-        return self.default is not None or bool(self.repositories)
+        return self.default is not None or bool(self.repositories) or bool(self._registered)
+
+    def set(self, repository: str, access: ForgeAccess | None) -> None:
+        """Give ``repository`` its own forge from now on (a registration names one), or with
+        None stop doing so; a forge from the configuration file is never replaced."""
+        if access is None:
+            self._registered.pop(repository, None)
+        else:
+            self._registered[repository] = access
 
 
 class PostedPreviews:

@@ -1,7 +1,8 @@
 """Bar R10: every tenant API endpoint, called by each role of one tenant with the ids of another
 tenant's objects, and registrations and registration changes whose manifests aim at the other
-tenant's Vault mount, sites, folder, tier-1 gateway (its segments) or namespace: 0 reads and 0
-writes across tenants."""
+tenant's Vault mount (secret and forge token references), sites, folder, tier-1 gateway (its
+segments) or namespace, or whose forge API is a private address: 0 reads and 0 writes across
+tenants."""
 
 from __future__ import annotations
 
@@ -67,6 +68,7 @@ ROUTES = [
             "webhookSecretRef": {"path": "hooks/r10", "key": "k"},
             "credentialsRef": None,
             "notifyUrl": "https://hooks.example.com/r10",
+            "forge": {"provider": "github", "tokenRef": {"path": "forge/r10", "key": "k"}},
             "addEnvironments": [
                 {
                     "name": "r10",
@@ -154,7 +156,19 @@ def _aimed_registrations() -> list[dict[str, Any]]:
             {**_registration(environment_manifest("acme", "web")), "webhookSecretRef": ref}
         )
         bodies.append({**_registration(environment_manifest("acme", "web")), "credentialsRef": ref})
+        bodies.append({**_registration(environment_manifest("acme", "web")), "forge": _forge(ref)})
+    for url in _PRIVATE_FORGES:
+        forge = _forge({"path": "forge/web", "key": "token"}, api_url=url)
+        bodies.append({**_registration(environment_manifest("acme", "web")), "forge": forge})
     return bodies
+
+
+# Where a forge's API URL would carry acme's token into the engine's own network (bar R11).
+_PRIVATE_FORGES = ("http://10.0.0.5/api/v4", "http://169.254.169.254/", "http://127.0.0.1:3000/")
+
+
+def _forge(ref: dict[str, str], *, api_url: str = "https://git.example.com/api/v4") -> Any:
+    return {"provider": "gitlab", "apiUrl": api_url, "tokenRef": ref}
 
 
 def _aimed_changes() -> list[tuple[dict[str, Any], int]]:
@@ -165,6 +179,11 @@ def _aimed_changes() -> list[tuple[dict[str, Any], int]]:
     ]
     refs = [
         {field: ref} for ref in _aimed_refs() for field in ("webhookSecretRef", "credentialsRef")
+    ]
+    refs += [{"forge": _forge(ref)} for ref in _aimed_refs()]
+    refs += [
+        {"forge": _forge({"path": "forge/web", "key": "token"}, api_url=url)}
+        for url in _PRIVATE_FORGES
     ]
     return [(body, 403) for body in adds] + [(body, 422) for body in refs]
 
@@ -211,7 +230,13 @@ def _beta_state(world: World) -> dict[str, Any]:
                 )
             ],
             "registrations": [
-                (row.webhook_secret_ref, row.credentials_ref, row.notify_url, row.environment_paths)
+                (
+                    row.webhook_secret_ref,
+                    row.credentials_ref,
+                    row.notify_url,
+                    row.forge,
+                    row.environment_paths,
+                )
                 for row in session.scalars(
                     select(RepositoryRegistration)
                     .join(Repository, Repository.id == RepositoryRegistration.repository_id)
@@ -280,7 +305,7 @@ def test_r10_no_endpoint_reads_or_writes_another_tenants_objects(world: World) -
         f"\nR10: {len(calls)} API calls by acme's viewer, deployer and admin over {len(ROUTES)} "
         f"routes ({foreign_ids} naming beta's objects), {len(aimed)} registrations and "
         f"{len(changes)} registration changes aimed at beta's Vault mount, sites, folder, "
-        f"tier-1 gateway or namespace; {len(leaks)} leaks, beta's state "
+        f"tier-1 gateway or namespace or at a private forge API; {len(leaks)} leaks, beta's state "
         f"{'unchanged' if before == after else 'CHANGED'}, acme's aimed-at registration "
         f"{'unchanged' if acme_before == acme_after else 'CHANGED'}"
     )

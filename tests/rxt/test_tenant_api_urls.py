@@ -1,6 +1,6 @@
-"""Bar R11: repository and notification URLs aimed at loopback, link-local, private ranges,
-``file://`` and other schemes, names resolving there, and redirects there are refused with
-problem details unless the operator allowed them; no upstream byte reaches an error.
+"""Bar R11: repository, notification and forge API URLs aimed at loopback, link-local, private
+ranges, ``file://`` and other schemes, names resolving there, and redirects there are refused
+with problem details unless the operator allowed them; no upstream byte reaches an error.
 
 Only IP literals, ``localhost`` names and a fake resolver are used; the one server is local."""
 
@@ -116,7 +116,7 @@ def world(database: Database, key: SigningKey, clock: FakeClock) -> World:  # no
     return build_world(database, key=key, clock=clock)
 
 
-def _registration(url: str, notify: str | None) -> dict[str, Any]:
+def _registration(url: str, notify: str | None, *, forge: str | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {
         "url": url,
         "webhookSecretRef": {"path": "hooks/web", "key": "k"},
@@ -127,6 +127,9 @@ def _registration(url: str, notify: str | None) -> dict[str, Any]:
     }  # fmt: skip
     if notify is not None:
         body["notifyUrl"] = notify
+    if forge is not None:  # the engine would send the tenant's forge token there
+        ref = {"path": "forge/web", "key": "token"}
+        body["forge"] = {"provider": "github", "apiUrl": forge, "tokenRef": ref}
     return body
 
 
@@ -135,17 +138,20 @@ def test_r11_registrations_with_refused_urls_answer_problem_details(world: World
     good = ACCEPTED[0]
     tried = refused = 0
     for url in REFUSED:
-        for body in (_registration(url, None), _registration(good, url)):
+        for body in (_registration(url, None), _registration(good, url),
+                     _registration(good, None, forge=url)):  # fmt: skip
             answer = one(world.app, "POST", "/api/v1/repositories", token, json=body)
             tried += 1
             problem = answer.json()
             refused += answer.status_code == 422 and problem["type"].endswith("/url-refused")
             assert answer.headers["content-type"] == "application/problem+json"
             assert "hunter2" not in answer.text
-    accepted = one(world.app, "POST", "/api/v1/repositories", token,
-                   json=_registration(good, "https://hooks.example.com/rxt"))  # fmt: skip
+    control = _registration(good, "https://hooks.example.com/rxt",
+                            forge="https://git.example.com/api/v3")  # fmt: skip
+    accepted = one(world.app, "POST", "/api/v1/repositories", token, json=control)
     print(
-        f"\nR11: {tried} registrations with a refused repository or notification URL, {refused} "
+        f"\nR11: {tried} registrations with a refused repository, notification or forge API "
+        f"URL, {refused} "
         f"refused as url-refused; the public control answered {accepted.status_code}"
     )
     assert refused == tried
