@@ -20,6 +20,7 @@ from core.errors import ConfigError, RxtError
 from core.logs import get_logger
 from core.secrets import SecretSource
 from reconciler.mirrors import RepositoryMirror, TokenAuth
+from reconciler.notifying import UrlCheck
 from reconciler.scoping import TenantScope
 from reconciler.wiring.config import EngineConfig
 from reconciler.wiring.engine import REVIEW_REFSPECS, Engine, Source
@@ -82,6 +83,9 @@ class RegistrationRefresher:
         self.secrets = secrets if secrets is not None else engine.sites.secrets
         self._read = read or (lambda: registered_repositories(engine.store.database))
         self.adopted: dict[int, _Adopted] = {}  # by repository id
+        # Checks a registered forge's API URL before each use (``rxt serve`` sets the tenant
+        # API's URL rules); None checks nothing more than the registration did.
+        self.url_check: UrlCheck | None = None
         self._skipped: dict[int, str] = {}  # the last reason, so a refresh logs a change only
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -202,7 +206,7 @@ class RegistrationRefresher:
         if forge is None or self.secrets is None:  # no Vault: ``_resolve`` has refused already
             return None
         token = self.secrets.read(forge.token_ref, tenant=registration.tenant)
-        return ForgeAccess(forge.provider, token, forge.api_url)
+        return ForgeAccess(forge.provider, token, forge.api_url, check=self.url_check)
 
     def _mirror(self, registration: RegisteredRepository, token: str) -> RepositoryMirror:
         previous = self.adopted.get(registration.repository_id)

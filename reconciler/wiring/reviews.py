@@ -9,10 +9,11 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from core.errors import ConfigError
+from core.errors import ConfigError, PlatformError, RxtError
 from core.logs import get_logger
 from reconciler.forges import GitHubReview, GitLabReview, open_review
 from reconciler.mirrors import RepositoryMirror
+from reconciler.notifying import UrlCheck
 from reconciler.previews import Preview, Previewer, PreviewLedger, ReviewHead
 from reconciler.reconciling import Fence
 from reconciler.sites import Sites
@@ -30,6 +31,9 @@ class ForgeAccess:
     api_url: str = ""
     # What a merge whose plan is not the previewed one gets: held changes, or applied ones.
     on_stale_merge: Literal["hold", "apply"] = "hold"
+    # A forge a tenant named: its API URL is checked again before each review is opened, since
+    # its name may resolve to a private address now. None for the operator's own forges.
+    check: UrlCheck | None = field(default=None, compare=False)
 
     @classmethod
     def configured(cls, config: ForgeConfig | None) -> ForgeAccess | None:
@@ -43,6 +47,21 @@ class ForgeAccess:
         return cls(config.provider, config.resolved_token(), config.api_url, config.on_stale_merge)
 
     def open(self, repository: str, number: int) -> GitHubReview | GitLabReview:
+        """The client of review ``number`` of ``repository`` on this forge.
+
+        Raises:
+            PlatformError: the forge's API URL may no longer be reached (``check``).
+        """
+        if self.check is not None and self.api_url:
+            try:
+                self.check(self.api_url)
+            except RxtError as error:
+                raise PlatformError(
+                    f"repository {repository}: its forge API is refused: {error.message}",
+                    hint="change the registration's forge.apiUrl, or ask the operator to "
+                    "allow the host",
+                    resource=f"{repository}#{number}",
+                ) from None
         return open_review(
             self.provider, repository, number, token=self.token, base_url=self.api_url
         )

@@ -167,6 +167,8 @@ def serve(
     # A registered notification URL is checked again before each post, as at registration.
     engine.notifier.check = partial(tenant_api.urls.check, what="notification URL")
     if refresher is not None:
+        # So is a registered forge's API URL, before each review is opened there.
+        refresher.url_check = partial(tenant_api.urls.check, what="forge API URL")
         tenant_api = replace(tenant_api, registered=refresher.wake)
     app = create_app(
         secrets=Secrets(files, engine),

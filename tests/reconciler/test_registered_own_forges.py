@@ -1,17 +1,20 @@
 """A registered repository that names its own forge has its merge request previews posted there
 with the tenant's token, read from a real OpenBao dev server under the tenant's mount, while the
-engine has no forge of its own; a missing token skips the registration, and a deletion or a
-cleared forge stops the posting."""
+engine has no forge of its own; a missing token skips the registration, a forge address the
+URL rules refuse by the time a review comes is not sent the token, and a deletion or a cleared
+forge stops the posting."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 import httpx
 import hvac
 import pytest
+from structlog.testing import capture_logs
 
 from reconciler.wiring.registered import repository_name
 from rxt.api.serving import running_in_thread
@@ -105,6 +108,32 @@ def test_a_registered_repositorys_preview_is_posted_with_the_tenants_token_from_
     assert note.body.startswith("<!-- rxt:plan acme/prod -->")
     assert [s.state for s in forge.statuses(head)] == ["pending", "success"]
     assert {call.provider for call in forge.calls()} == {"gitlab"}
+
+
+def test_a_forge_address_refused_by_the_time_a_review_comes_gets_no_token(
+    stage: Stage,
+    forge: ForgeSimulator,
+    admin: hvac.Client,
+) -> None:
+    """The operator's allowance for the forge's host is gone when the review comes (as when its
+    name now resolves to a private address): the preview fails, naming the repository, and the
+    forge is sent nothing, the token included."""
+    body = registered(stage, forge, admin)
+    head = review_head(stage)
+    with running_in_thread(app_of(stage), port=free_port()) as base:
+        answer = httpx.post(f"{base}/api/v1/repositories", json=body, headers=deployer(stage))
+        assert answer.status_code == 201, answer.text
+        stage.refresher.url_check = partial(UrlPolicy.of().check, what="forge API URL")
+        assert stage.refresher.refresh() == [repository_name(stage.url)]
+        assert merge_request(base, stage, head).status_code == 202
+    with capture_logs() as logs:
+        worker = stage.engine.worker("w")
+        while worker.step():
+            pass
+    [failed] = [e for e in logs if e["event"] == "work.failed" and e["kind"] == "preview"]
+    assert f"repository {repository_name(stage.url)}: its forge API is refused" in failed["error"]
+    assert "loopback" in failed["error"]
+    assert forge.calls() == []
 
 
 def test_a_missing_forge_token_skips_the_registration_until_it_is_written(
