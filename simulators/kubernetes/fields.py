@@ -139,15 +139,60 @@ def merge(live: Any, applied: Any, schema: Node) -> Any:
         return out
     key = schema.merge_key()
     if key and isinstance(live, list) and isinstance(applied, list):
-        merged = list(live)
-        for item in applied:
-            found = _find_item(merged, key_step(item, key))
-            if found is _MISSING:
-                merged.append(copy.deepcopy(item))
-            else:
-                merged[merged.index(found)] = merge(found, item, schema.items())
-        return merged
+        return _merge_keyed(live, applied, key, schema.items())
     return copy.deepcopy(applied)
+
+
+def _merge_keyed(live: list[Any], applied: list[Any], key: str, items: Node) -> list[Any]:
+    """A keyed list merged in the API server's order: the applied items in the order they were
+    applied, and each item only the live list has kept where it stood among them.
+
+    Applying ``[d, a]`` over a live ``[a]`` gives ``[d, a]``, not ``[a, d]``; a sidecar another
+    manager added after ``a`` stays after ``a``. Walks both lists side by side, as
+    structured-merge-diff does: a live item also applied is taken only when it is the next
+    applied item that the live list shares, so shared items follow the applied order.
+    """
+    live_steps = [key_step(item, key) for item in live]
+    applied_steps = [key_step(item, key) for item in applied]
+    live_by_step = dict(zip(live_steps, live, strict=True))
+    applied_set = set(applied_steps)
+    shared = iter([step for step in applied_steps if step in live_by_step])
+    next_shared = next(shared, None)
+    merged: list[Any] = []
+    taken: set[str] = set()
+    li = ri = 0
+    while li < len(live) or ri < len(applied):
+        if li < len(live) and ri < len(applied):
+            step = live_steps[li]
+            if step == applied_steps[ri]:
+                merged.append(merge(live[li], applied[ri], items))
+                taken.add(step)
+                li, ri = li + 1, ri + 1
+                next_shared = next(shared, None)
+                continue
+            if step in applied_set and next_shared is not None and next_shared != step:
+                li += 1  # applied later in the list: it is placed when the walk reaches it there
+                continue
+        if li < len(live):
+            step = live_steps[li]
+            if step not in applied_set:
+                merged.append(copy.deepcopy(live[li]))
+                li += 1
+                continue
+            if step in taken:
+                li += 1
+                continue
+        if ri < len(applied):
+            step = applied_steps[ri]
+            found = live_by_step.get(step, _MISSING)
+            merged.append(
+                copy.deepcopy(applied[ri]) if found is _MISSING else merge(found, applied[ri], items)
+            )
+            taken.add(step)
+            ri += 1
+            if next_shared == step:
+                next_shared = next(shared, None)
+    return merged
 
 
 def project(obj: Any, tree: dict[str, Any]) -> Any:

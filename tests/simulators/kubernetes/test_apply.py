@@ -124,6 +124,45 @@ def test_containers_merge_by_name_across_managers(api: k8s.ApiClient, namespace:
     assert [c.name for c in merged.spec.template.spec.containers] == ["app", "proxy"]
 
 
+def _with_containers(namespace: str, *names: str) -> dict[str, Any]:
+    body = deployment("web", namespace)
+    body["spec"]["template"]["spec"]["containers"] = [
+        {"name": name, "image": f"registry.test/{name}:1"} for name in names
+    ]
+    return body
+
+
+def test_a_container_applied_before_a_live_one_lands_before_it(
+    api: k8s.ApiClient, namespace: str
+) -> None:
+    # The real server keeps the applied order; a fake that appended new items at the end
+    # would make the engine see drift after every such apply, and apply again forever.
+    apply(api, _with_containers(namespace, "a"))
+    after = apply(api, _with_containers(namespace, "d", "a"))
+    assert [c.name for c in after.spec.template.spec.containers] == ["d", "a"]
+
+
+def test_reordered_containers_take_the_applied_order(api: k8s.ApiClient, namespace: str) -> None:
+    apply(api, _with_containers(namespace, "a", "b", "c"))
+    after = apply(api, _with_containers(namespace, "c", "a", "b"))
+    assert [c.name for c in after.spec.template.spec.containers] == ["c", "a", "b"]
+
+
+def test_another_managers_container_keeps_its_place_among_ours(
+    api: k8s.ApiClient, namespace: str
+) -> None:
+    apply(api, _with_containers(namespace, "a", "b"))
+    sidecar = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": namespace},
+        "spec": {"template": {"spec": {"containers": [{"name": "proxy", "image": "envoy:1"}]}}},
+    }
+    apply(api, sidecar, manager="mesh")
+    after = apply(api, _with_containers(namespace, "z", "a", "b"))
+    assert [c.name for c in after.spec.template.spec.containers] == ["z", "a", "b", "proxy"]
+
+
 def test_apply_without_a_field_manager_is_refused(api: k8s.ApiClient, namespace: str) -> None:
     with pytest.raises(k8s.ApiException) as raised:
         k8s.AppsV1Api(api).patch_namespaced_deployment(
