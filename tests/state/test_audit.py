@@ -107,6 +107,9 @@ def test_a_canary_secret_handed_to_the_audit_api_never_reaches_the_database(
 ) -> None:
     canary = f"canary-{uuid.uuid4().hex}"
     register_secret(canary)
+    # The secret's name is made of nothing another test may have registered as a secret in this
+    # process (a simulator's password "pass" would be hidden inside "db-password").
+    name = f"db-{uuid.uuid4().hex[:12]}"
     store.audit.append_batch(
         "acme",
         [
@@ -115,7 +118,7 @@ def test_a_canary_secret_handed_to_the_audit_api_never_reaches_the_database(
                 "secret.written",
                 f"vault:kv/{canary}",
                 details={"value": canary, "password": canary, canary: "as a key"},
-                secrets={"db-password": canary},
+                secrets={name: canary},
             ),
             AuditRecord("engine", "change.applied", "vm", details={"error": f"bad {canary} x"}),
         ],
@@ -123,7 +126,7 @@ def test_a_canary_secret_handed_to_the_audit_api_never_reaches_the_database(
     assert canary not in _all_text(store.database)
     entry = store.audit.entries(LogFilter(tenant="acme", limit=1, object="vault"))[0]
     digests = json.loads(entry.fields.details)["secret_digests"]
-    assert digests == {"db-password": store.audit.secret_digest(canary)}
+    assert digests == {name: store.audit.secret_digest(canary)}
     if not store.database.is_postgresql:
         path = Path(str(store.database.engine.url.database))
         for file in (path, path.with_name(path.name + "-wal")):
