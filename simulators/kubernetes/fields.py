@@ -186,7 +186,9 @@ def _merge_keyed(live: list[Any], applied: list[Any], key: str, items: Node) -> 
             step = applied_steps[ri]
             found = live_by_step.get(step, _MISSING)
             merged.append(
-                copy.deepcopy(applied[ri]) if found is _MISSING else merge(found, applied[ri], items)
+                copy.deepcopy(applied[ri])
+                if found is _MISSING
+                else merge(found, applied[ri], items)
             )
             taken.add(step)
             ri += 1
