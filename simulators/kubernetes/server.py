@@ -10,7 +10,7 @@ import json
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,6 +19,7 @@ from simulators.kubernetes.controller import Controllers
 from simulators.kubernetes.routing import Request, handle
 from simulators.kubernetes.status import ApiError
 from simulators.kubernetes.store import Store
+from simulators.serving import LoopbackServer
 
 
 @dataclass
@@ -73,8 +74,7 @@ class FakeApiServer:
             tick=tick,
             deadline_scale=deadline_scale,
         )
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._http.daemon_threads = True
+        self._http = LoopbackServer(("127.0.0.1", 0), _handler_for(self))
         self._threads: list[threading.Thread] = []
 
     @property
