@@ -149,10 +149,14 @@ class Previewer:
         context: str = CONTEXT,
         fence: Fence | None = None,
         followed: Collection[str] | None = None,
+        record: Callable[[Plan], None] | None = None,
     ) -> None:
         self.tenant = tenant
         self.fence = fence
         self.followed = followed
+        # Stores each plan before its comment is posted (the engine keeps it as a ``preview``
+        # plan with its audit entry), so every plan a review shows can be read back.
+        self.record = record
         self.source = source
         self.observe = observer_of(observe)
         if secret_versions is None and isinstance(observe, Sites) and observe.secrets is not None:
@@ -200,6 +204,8 @@ class Previewer:
             posted = review.upsert_sticky_comment(marker, body)
             verdict = "failure" if isinstance(error, ManifestError) else "error"
             return Preview(environment, verdict, f"{environment}: {why}", comment_id=posted.id)
+        if self.record is not None:
+            self.record(plan)
         body = plan_comment(marker, plan, moves=moves)
         posted = review.upsert_sticky_comment(marker, body)
         self.ledger.record(record_of(plan, head, comment_id=posted.id))

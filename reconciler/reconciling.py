@@ -137,13 +137,17 @@ class Reconciler:
             target.fence(view)  # every time, not cached: grants can be withdrawn
         return view
 
-    def subject(self, target: Target, commit: str) -> Subject:
-        """Register the environment and the commit; the subject of every write about them."""
+    def subject(self, target: Target, commit: str, *, seen: bool = True) -> Subject:
+        """Register the environment, and with ``seen`` the commit as the branch's newest one
+        (what the sync status compares the last run with); the subject of every write about
+        them. A preview's commit is not the branch's, so it is registered with ``seen=False``.
+        """
         catalog = self.store.catalog
         env_id = catalog.environment(
             target.tenant, target.environment, repository=target.repository, branch=target.branch
         )
-        catalog.saw_revision(env_id, commit)
+        if seen:
+            catalog.saw_revision(env_id, commit)
         return Subject(target.tenant, target.environment, env_id, commit=commit)
 
     def plan(self, view: LoadedEnvironment, subject: Subject, *, kind: str) -> Plan:
@@ -176,9 +180,19 @@ class Reconciler:
         )
 
     def preview(self, target: Target, commit: str) -> Plan:
-        """Plan ``commit`` without a lease or an apply (pull-request previews, ``rxt plan``)."""
-        subject = self.subject(target, commit)
+        """Plan ``commit`` without a lease or an apply (pull-request previews, ``rxt plan``).
+
+        The plan is stored as a ``preview`` with its audit entry; the commit is not recorded
+        as the branch's, so a review's head never makes the environment look out of sync.
+        """
+        subject = self.subject(target, commit, seen=False)
         return self.plan(self.load(target, commit), subject, kind="preview")
+
+    def record_preview(self, target: Target, plan: Plan) -> None:
+        """Store a plan computed elsewhere for a review (the forge previews) as a ``preview``,
+        with its audit entry and event, as ``preview`` stores its own."""
+        subject = self.subject(target, plan.commit, seen=False)
+        self._record_plan(plan, subject, kind="preview")
 
     def reconcile(
         self,

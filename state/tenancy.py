@@ -363,7 +363,7 @@ class Tenancy:
         ``workItemId`` when work was queued.
 
         Raises:
-            Conflict: the plan needs no approval, or was approved already.
+            Conflict: the plan is a preview, needs no approval, or was approved already.
         """
         try:
             with self.database.write() as session:
@@ -373,6 +373,13 @@ class Tenancy:
                 environment = session.get(Environment, plan.environment_id)
                 if environment is not None:
                     _check_followed(environment)
+                if plan.kind == "preview":
+                    raise Conflict(
+                        f"plan {plan_id} is a preview of commit {plan.commit[:12]}; a preview "
+                        "is never applied",
+                        hint="approve the plan the engine makes when the commit reaches the "
+                        "branch; it is listed with the environment's plans as kind apply",
+                    )
                 if not needs_approval(plan.body):
                     raise Conflict(f"plan {plan_id} needs no approval", hint="nothing to do")
                 row = PlanApproval(plan_id=plan_id, tenant_id=tenant_id, approved_by=actor,

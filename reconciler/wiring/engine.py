@@ -17,6 +17,7 @@ from typing import Any
 
 from core.errors import ConfigError, ManifestError, RxtError
 from core.logs import get_logger
+from planner.plans import Plan
 from reconciler import history
 from reconciler.drifting import DriftChecker
 from reconciler.intake import Delivery
@@ -269,8 +270,19 @@ class Engine:
         source = self._source_of(target)
         followed = source.environments if source is not None else (target.environment,)
         return self.previews.preview(
-            target.tenant, mirror, head, followed=followed, fence=target.fence
-        )
+            target.tenant, mirror, head, followed=followed, fence=target.fence,
+            record=lambda plan: self._record_preview(target, plan),
+        )  # fmt: skip
+
+    def _record_preview(self, queued: Target, plan: Plan) -> None:
+        """Store a review's plan of one environment of ``queued``'s repository."""
+        target = self.targets.get(item_key(queued.tenant, plan.environment))
+        if target is None or target.source is not queued.source:
+            # Only followed environments of this repository are previewed, so this cannot
+            # happen unless the registration changed meanwhile: the plan is then posted only.
+            log.warning("preview.unrecorded", tenant=queued.tenant, environment=plan.environment)
+            return
+        self.reconciler.record_preview(target, plan)
 
     def fetch_commit(self, target: Target, commit: str) -> None:
         """Fetch the repository unless its mirror already holds ``commit``."""

@@ -5,12 +5,13 @@ configuration, a configured repository's own, or one a registration names) and t
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
 from core.errors import ConfigError, PlatformError, RxtError
 from core.logs import get_logger
+from planner.plans import Plan
 from reconciler.forges import GitHubReview, GitLabReview, open_review
 from reconciler.mirrors import RepositoryMirror
 from reconciler.notifying import UrlCheck
@@ -120,9 +121,11 @@ class PostedPreviews:
         *,
         followed: Collection[str] | None = None,
         fence: Fence | None = None,
+        record: Callable[[Plan], None] | None = None,
     ) -> list[Preview]:
         """Preview every environment of the repository that ``head`` changes against ``base``
-        and the engine follows (all when ``followed`` is None), each checked by ``fence``.
+        and the engine follows (all when ``followed`` is None), each checked by ``fence`` and
+        stored by ``record`` before its comment is posted.
 
         Raises:
             PlatformError: the forge refused or failed; a TransientError is worth a retry.
@@ -137,7 +140,7 @@ class PostedPreviews:
             )
         previewer = Previewer(
             tenant, source=mirror, observe=self.sites, ledger=self.ledger, fence=fence,
-            followed=followed,
+            followed=followed, record=record,
         )  # fmt: skip
         with forge.open(head.repository, head.number) as review:
             previews = previewer.preview(head, review)

@@ -4,6 +4,7 @@ comment and the commit status; the configuration's forge section gives the token
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +22,9 @@ from reconciler.wiring.reviews import ForgeAccess
 from rxt.api import create_app
 from rxt.api.serving import running_in_thread
 from simulators.github import ForgeSimulator
+from state.audit import LogFilter
 from state.models import Plan as PlanRow
+from state.models import Revision as RevisionRow
 from state.models.coordination import Lease as LeaseRow
 from state.store import Store
 from tests.conftest import free_port
@@ -109,6 +112,29 @@ def test_the_previewed_plan_is_kept_in_the_state_store_for_the_merge(
     assert kept.plan_id.rpartition(":")[2] in comment.body
 
 
+def test_each_posted_plan_is_stored_as_a_preview_and_audited_without_moving_the_branch(
+    store: Store, world: FakeWorld, env_repo: EnvRepo, tmp_path: Path, forge: ForgeSimulator
+) -> None:
+    head = review_head(env_repo, replicas=5)
+    engine = engine_for(store, world, env_repo, tmp_path, ForgeAccess("github", TOKEN, forge.url))
+    post_pull_request(engine, store, head)
+    assert engine.worker("w").step()
+    [comment] = forge.comments(REPO, 42)
+    with store.database.read() as session:
+        [(plan_id, kind, planned)] = session.execute(
+            select(PlanRow.id, PlanRow.kind, PlanRow.commit)
+        ).all()
+        revisions = list(session.scalars(select(RevisionRow.commit)))
+    assert (kind, planned) == ("preview", head)
+    assert plan_id.rpartition(":")[2] in comment.body  # the plan the comment shows
+    entries = store.audit.entries(LogFilter(tenant="acme"))
+    audited = [e.fields for e in entries if e.fields.action == "plan.computed"]
+    assert [(json.loads(f.details)["kind"], f.plan_id, f.commit) for f in audited] == [
+        ("preview", plan_id, head)
+    ]
+    assert head not in revisions  # a review's head is not the branch's newest commit
+
+
 def test_a_new_head_edits_the_same_comment(
     store: Store, world: FakeWorld, env_repo: EnvRepo, tmp_path: Path, forge: ForgeSimulator
 ) -> None:
@@ -133,6 +159,7 @@ def test_without_a_forge_the_preview_is_stored_and_nothing_is_posted(
     assert engine.worker("w").step()
     with store.database.read() as session:
         assert list(session.scalars(select(PlanRow.kind))) == ["preview"]
+        assert head not in list(session.scalars(select(RevisionRow.commit)))
     assert forge.comments(REPO, 42) == []
     assert forge.statuses(head) == []
 

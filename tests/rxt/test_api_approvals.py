@@ -102,3 +102,24 @@ def test_approving_another_tenants_plan_is_a_404_and_queues_nothing(world: World
     assert answer.status_code == 404
     assert _items(world) == []
     assert _approvals(world) == []
+
+
+def test_a_preview_plan_is_not_approvable_and_the_answer_says_which_to_approve(
+    world: World,
+) -> None:
+    acme = world.tenants["acme"]
+    held = {"changes": [{"name": "vm-preview", "needs_approval": True}]}
+    world.store.catalog.save_plan(
+        "preview-acme", environment_id=acme.environment_id, commit="ab" * 20, kind="preview",
+        body=held, plan_hash="sha256:preview", fingerprint="preview",
+    )  # fmt: skip
+
+    refused = send(world.app, [_approve("preview-acme", acme.tokens["admin"])])[0]
+
+    assert refused.status_code == 409, refused.text
+    assert refused.headers["content-type"] == "application/problem+json"
+    problem = refused.json()
+    assert "is a preview of commit abababababab" in problem["detail"]
+    assert "kind apply" in problem["detail"]  # the hint, after the message
+    assert _items(world) == []
+    assert _approvals(world) == []
