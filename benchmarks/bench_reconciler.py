@@ -41,6 +41,7 @@ from tests.reconciler.kills import kill_runs
 P3_ENVIRONMENTS = int(os.environ.get("RXT_BENCH_P3_ENVIRONMENTS", "10"))
 P3_APPS = 9  # Kubernetes apps of two objects each, plus a namespace and a VM with its segment
 P3_INTERVAL = 180.0
+P3_ROUNDS = 5
 R1_SECONDS = float(os.environ.get("RXT_BENCH_R1_SECONDS", "240"))
 OPTIONS = Options(limits=ApplyLimits(health_timeout=60.0, health_poll=0.1))
 
@@ -83,14 +84,22 @@ def p3_drift_scan(store: Store, sites: Sites, tmp: Path) -> Row:
         assert result.status == "succeeded", result.failed
     views = [reconciler.load(r.target(), r.mirror.head("main") or "") for r in repos]
     resources = sum(len(sites.observe(view)) for view in views)
-    io = best_of(3, lambda: [sites.observe(view) for view in views])
     checker = DriftChecker(reconciler)
     statuses: list[str] = []
+
+    def observe_all() -> None:
+        for view in views:
+            sites.observe(view)
 
     def scan_all() -> None:
         statuses[:] = [checker.check(repo.target()).status.value for repo in repos]
 
-    scan = best_of(3, scan_all)
+    # Taken in turns, so that a burst of load elsewhere on the machine slows both alike
+    # rather than only the one measured during it; the best of each is kept.
+    io = scan = float("inf")
+    for _ in range(P3_ROUNDS):
+        io = min(io, best_of(1, observe_all))
+        scan = min(scan, best_of(1, scan_all))
     overhead = scan / io - 1
     per_env = scan / len(repos)
     projected = per_env * 500 * (20 / (resources / len(repos)))
@@ -99,7 +108,8 @@ def p3_drift_scan(store: Store, sites: Sites, tmp: Path) -> Row:
         "P3",
         f"drift scan of {len(repos)} environments x {resources // len(repos)} resources on the "
         "simulators (scaled down from 500 x 20)",
-        f"scan {scan:.2f} s, simulators' observe alone {io:.2f} s (best of 3), overhead "
+        f"scan {scan:.2f} s, simulators' observe alone {io:.2f} s (best of {P3_ROUNDS}, in "
+        f"turns), overhead "
         f"{overhead:.0%}; projected 500 x 20: {projected:.0f} s of a {P3_INTERVAL:.0f} s "
         f"interval; statuses all ok: {ok}",
         "<= 50 % of 180 s; <= 20 % above the simulators' I/O",
