@@ -396,6 +396,42 @@ class Tenancy:
         except IntegrityError as error:
             raise Conflict(f"plan {plan_id} is already approved", hint="read the plan") from error
 
+    def withdraw_approval(
+        self, tenant_id: int, plan_id: str, *, tenant: str, actor: str, reason: str
+    ) -> dict[str, Any] | None:
+        """Withdraw a plan's approval, with its audit entry, in one transaction: from then on
+        the changes it released are held again, and the plan can be approved anew.
+
+        A reconcile already applying the released changes finishes; a queued one (the
+        approval's own) releases nothing more. Returns ``None`` when the tenant has no such
+        plan; else the approval withdrawn, with who withdrew it, when and why.
+
+        Raises:
+            Conflict: the plan has no approval.
+        """
+        with self.database.write() as session:
+            plan = _owned_plan(session, tenant_id, plan_id)
+            if plan is None:
+                return None
+            row = session.scalars(
+                select(PlanApproval).where(PlanApproval.plan_id == plan_id)
+            ).one_or_none()
+            if row is None:
+                raise Conflict(
+                    f"plan {plan_id} has no approval to withdraw",
+                    hint="read the plan: its approval is null; nothing is released by it",
+                )
+            now = self.clock()
+            doc = {**approval_doc(row), "withdrawnBy": actor, "withdrawnAt": now.isoformat(),
+                   "withdrawReason": reason}  # fmt: skip
+            session.delete(row)
+            record = AuditRecord(
+                actor, "plan.approval_withdrawn", f"plan/{plan_id}", commit=plan.commit,
+                plan_id=plan_id, details={"reason": reason, "approved_by": row.approved_by},
+            )  # fmt: skip
+            self.audit.append_in(session, tenant, [record])
+            return doc
+
     def _follow(self, session: Session, plan: Plan, follow_up: FollowUp) -> int:
         environment = session.get(Environment, plan.environment_id)
         if environment is None:  # the plan's foreign key makes this impossible

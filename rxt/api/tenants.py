@@ -222,6 +222,32 @@ def approve_plan(
     return idempotent(request, principal, {"plan": plan_id, **body.model_dump()}, produce)
 
 
+@router.delete(
+    "/plans/{plan_id}/approvals",
+    summary="Withdraw a plan's approval: the changes it released are held again",
+)
+def withdraw_approval(
+    request: Request,
+    plan_id: str,
+    principal: Admin,
+    reason: str = Query(default="", max_length=2000, description="Why it is withdrawn."),
+) -> JSONResponse:
+    def produce() -> tuple[int, dict[str, Any]]:
+        api = services(request).tenancy
+        try:
+            doc = api.withdraw_approval(
+                tenant_id_of(principal), plan_id, tenant=principal.tenant,
+                actor=principal.actor, reason=reason,
+            )  # fmt: skip
+        except Conflict as error:
+            raise ApiProblem(409, "conflict", error.render()) from error
+        if doc is None:
+            raise not_found("plan", plan_id)
+        return 200, doc
+
+    return idempotent(request, principal, {"plan": plan_id, "reason": reason}, produce)
+
+
 def install(app: FastAPI, api: TenantServices) -> None:
     """Mount the tenant API and its access routes on ``app``, backed by ``api``."""
     app.state.tenant_api = api

@@ -23,8 +23,9 @@ from reconciler.approvals import (
 )
 from reconciler.reconciling import Options, Reconciler
 from reconciler.recording import stored_plan_id
-from state.models import Environment, Plan, PlanApproval
+from state.models import Environment, Plan, PlanApproval, Tenant
 from state.store import Store
+from state.tenancy import Tenancy
 from tests.reconciler.conftest import fake_sites
 from tests.reconciler.envrepo import DB, WEB, EnvRepo, db_yaml, environment_yaml, web_yaml
 
@@ -228,4 +229,31 @@ def test_an_approvals_reconcile_applies_where_auto_sync_is_off_and_notes_a_stale
 
     assert (done.status, done.held) == ("succeeded", ())
     assert done.replanned, "the approved plan was made at another commit"
+    assert _vms(world) == []
+
+
+def test_a_withdrawn_approval_releases_nothing_and_the_change_waits_again(
+    env_repo: EnvRepo, reconciler: Reconciler, world: FakeWorld, store: Store
+) -> None:
+    reconciler.reconcile(env_repo.target(), env_repo.initial())
+    without_db = env_repo.push({DB: None})
+    first = reconciler.reconcile(env_repo.target(), without_db)
+    assert first.held
+    _approve(store, first.plan_id, by="alice@acme")
+    tenancy = Tenancy(store.database, audit=store.audit)
+    with store.database.read() as session:
+        tenant_id = session.scalars(select(Tenant.id).where(Tenant.name == "acme")).one()
+    withdrawn = tenancy.withdraw_approval(
+        tenant_id, stored_plan_id(first.plan_id), tenant="acme", actor="bob@acme",
+        reason="the migration slipped a week",
+    )  # fmt: skip
+    assert withdrawn is not None
+    assert (withdrawn["approvedBy"], withdrawn["withdrawnBy"]) == ("alice@acme", "bob@acme")
+
+    again = reconciler.reconcile(env_repo.target(), without_db)
+
+    assert again.held == first.held
+    assert _vms(world) == ["db"]
+    _approve(store, first.plan_id, by="alice@acme")  # approved anew: released as before
+    assert reconciler.reconcile(env_repo.target(), without_db).held == ()
     assert _vms(world) == []

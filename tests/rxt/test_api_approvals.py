@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from state.audit import LogFilter
 from state.checkpoints import SigningKey
 from state.database import Database
 from state.models import PlanApproval, WorkItem, WorkStatus
@@ -123,3 +124,61 @@ def test_a_preview_plan_is_not_approvable_and_the_answer_says_which_to_approve(
     assert "kind apply" in problem["detail"]  # the hint, after the message
     assert _items(world) == []
     assert _approvals(world) == []
+
+
+def _withdraw(plan_id: str, token: str, *, reason: str = "slipped", once: str = "") -> Call:
+    headers = {"Idempotency-Key": once} if once else {}
+    return Call("DELETE", f"/api/v1/plans/{plan_id}/approvals?reason={reason}", token,
+                headers=headers)  # fmt: skip
+
+
+def test_an_approval_withdrawn_is_audited_and_the_plan_can_be_approved_anew(
+    world: World,
+) -> None:
+    acme = world.tenants["acme"]
+    admin = acme.tokens["admin"]
+    approved = send(world.app, [_approve(acme.plan_id, admin, reason="CAB-42")])[0]
+    assert approved.status_code == 201, approved.text
+
+    withdrawn, replay, plan, again = send(world.app, [
+        _withdraw(acme.plan_id, admin, once="withdraw-1"),
+        _withdraw(acme.plan_id, admin, once="withdraw-1"),
+        Call("GET", f"/api/v1/plans/{acme.plan_id}", acme.tokens["viewer"]),
+        _approve(acme.plan_id, admin, reason="CAB-43"),
+    ])  # fmt: skip
+
+    assert withdrawn.status_code == 200, withdrawn.text
+    doc = withdrawn.json()
+    assert (doc["planId"], doc["reason"], doc["withdrawReason"]) == (
+        acme.plan_id,
+        "CAB-42",
+        "slipped",
+    )
+    assert doc["withdrawnBy"] == doc["approvedBy"]
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert plan.json()["approval"] is None
+    assert again.status_code == 201, again.text
+    assert _approvals(world) == [acme.plan_id]
+    entries = world.store.audit.entries(LogFilter(tenant="acme", object=f"plan/{acme.plan_id}"))
+    assert [e.fields.action for e in reversed(entries)] == [
+        "plan.approved",
+        "plan.approval_withdrawn",
+        "plan.approved",
+    ]
+
+
+def test_withdrawing_needs_an_admin_and_an_approval(world: World) -> None:
+    acme = world.tenants["acme"]
+    viewer, deployer, admin = (acme.tokens[r] for r in ("viewer", "deployer", "admin"))
+    send(world.app, [_approve(acme.plan_id, admin)])
+
+    by_viewer, by_deployer, none_there = send(world.app, [
+        _withdraw(acme.plan_id, viewer),
+        _withdraw(acme.plan_id, deployer),
+        _withdraw(acme.plain_plan_id, admin),
+    ])  # fmt: skip
+
+    assert (by_viewer.status_code, by_deployer.status_code) == (403, 403)
+    assert none_there.status_code == 409
+    assert "has no approval to withdraw" in none_there.json()["detail"]
+    assert _approvals(world) == [acme.plan_id]

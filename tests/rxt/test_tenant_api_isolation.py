@@ -89,6 +89,7 @@ ROUTES = [
     Route("POST", "/api/v1/environments/{environment_id}/drift-checks", {"reason": "r10"}),
     Route("GET", "/api/v1/plans/{plan_id}"),
     Route("POST", "/api/v1/plans/{plan_id}/approvals", {"reason": "r10"}),
+    Route("DELETE", "/api/v1/plans/{plan_id}/approvals"),
     Route("GET", "/api/v1/runs/{run_id}"),
     Route("GET", "/api/v1/drift-reports/{report_id}"),
     Route("GET", "/api/v1/audit"),
@@ -267,7 +268,15 @@ def test_every_api_route_is_in_the_isolation_matrix(world: World) -> None:
 
 def test_r10_no_endpoint_reads_or_writes_another_tenants_objects(world: World) -> None:
     acme, beta = world.tenants["acme"], world.tenants["beta"]
+    # beta's plan is approved, so that a withdrawal reaching it would show in beta's state.
+    own_approval = Call(
+        "POST", f"/api/v1/plans/{beta.plan_id}/approvals", beta.tokens["admin"],
+        json={"reason": "beta's own"},
+    )  # fmt: skip
+    approved = send(world.app, [own_approval])
+    assert approved[0].status_code == 201, approved[0].text
     before = _beta_state(world)
+    assert before["approvals"] == 1
     calls: list[Call] = []
     for route in ROUTES:
         if route.path == "/api/v1/repositories" and route.method == "POST":
