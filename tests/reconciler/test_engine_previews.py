@@ -80,13 +80,21 @@ def post_pull_request(engine: Engine, store: Store, head: str) -> None:
     assert answer.status_code == 202, answer.text
 
 
-def test_a_signed_pull_request_gets_a_sticky_comment_and_a_status_on_the_forge(
+def preview_once(
     store: Store, world: FakeWorld, env_repo: EnvRepo, tmp_path: Path, forge: ForgeSimulator
-) -> None:
+) -> tuple[Engine, str]:
+    """An engine posting to ``forge`` that previewed pull request 42 once; and its head."""
     head = review_head(env_repo, replicas=5)
     engine = engine_for(store, world, env_repo, tmp_path, ForgeAccess("github", TOKEN, forge.url))
     post_pull_request(engine, store, head)
     assert engine.worker("w").step()
+    return engine, head
+
+
+def test_a_signed_pull_request_gets_a_sticky_comment_and_a_status_on_the_forge(
+    store: Store, world: FakeWorld, env_repo: EnvRepo, tmp_path: Path, forge: ForgeSimulator
+) -> None:
+    engine, head = preview_once(store, world, env_repo, tmp_path, forge)
     assert not engine.worker("w").step()  # one preview per review, not one per environment
     [comment] = forge.comments(REPO, 42)
     assert comment.body.startswith("<!-- rxt:plan acme/prod -->")
@@ -100,10 +108,7 @@ def test_a_signed_pull_request_gets_a_sticky_comment_and_a_status_on_the_forge(
 def test_the_previewed_plan_is_kept_in_the_state_store_for_the_merge(
     store: Store, world: FakeWorld, env_repo: EnvRepo, tmp_path: Path, forge: ForgeSimulator
 ) -> None:
-    head = review_head(env_repo, replicas=5)
-    engine = engine_for(store, world, env_repo, tmp_path, ForgeAccess("github", TOKEN, forge.url))
-    post_pull_request(engine, store, head)
-    assert engine.worker("w").step()
+    engine, head = preview_once(store, world, env_repo, tmp_path, forge)
     engine.stop()
     [comment] = forge.comments(REPO, 42)
     kept = store.previews.latest("acme", "prod", repository=REPO, number=42)
@@ -115,10 +120,7 @@ def test_the_previewed_plan_is_kept_in_the_state_store_for_the_merge(
 def test_each_posted_plan_is_stored_as_a_preview_and_audited_without_moving_the_branch(
     store: Store, world: FakeWorld, env_repo: EnvRepo, tmp_path: Path, forge: ForgeSimulator
 ) -> None:
-    head = review_head(env_repo, replicas=5)
-    engine = engine_for(store, world, env_repo, tmp_path, ForgeAccess("github", TOKEN, forge.url))
-    post_pull_request(engine, store, head)
-    assert engine.worker("w").step()
+    _engine, head = preview_once(store, world, env_repo, tmp_path, forge)
     [comment] = forge.comments(REPO, 42)
     with store.database.read() as session:
         [(plan_id, kind, planned)] = session.execute(
