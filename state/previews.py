@@ -8,8 +8,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Result, Select, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -57,6 +58,15 @@ class StoredVerdict:
     repository: str
     number: int
     plan_id: str
+
+
+@dataclass(frozen=True)
+class Pruned:
+    """How many rows of each kind ``PreviewStore.prune`` deleted."""
+
+    previews: int = 0
+    merges: int = 0
+    verdicts: int = 0
 
 
 class PreviewStore:
@@ -164,6 +174,26 @@ class PreviewStore:
                 plan_id=row.plan_id,
             )  # fmt: skip
 
+    def prune(self, *, before: dt.datetime) -> Pruned:
+        """Delete, in one transaction, the previews recorded, the merges announced and the
+        verdicts settled before ``before``, of every tenant; a verdict that holds its commit's
+        changes is kept whatever its age, since deleting it would release them.
+
+        What goes is only what a merge long ago needed: a review merged after its preview was
+        pruned is planned again and, with ``on_stale_merge: hold``, held (see docs/previews.md).
+        """
+        with self.database.write() as session:
+            previews = session.execute(
+                delete(PreviewedPlan).where(PreviewedPlan.recorded_at < before)
+            )
+            merges = session.execute(delete(ReviewMerge).where(ReviewMerge.merged_at < before))
+            verdicts = session.execute(
+                delete(MergeVerdictRow).where(
+                    MergeVerdictRow.settled_at < before, MergeVerdictRow.held.is_(False)
+                )
+            )
+            return Pruned(_count(previews), _count(merges), _count(verdicts))
+
     def _read(self, query: Select[str, PreviewedPlan], *, limit: int) -> list[StoredPreview]:
         ordered = query.order_by(PreviewedPlan.id.desc()).limit(limit)
         with self.database.read() as session:
@@ -177,6 +207,10 @@ class PreviewStore:
         session.add(row)
         session.flush()
         return row.id
+
+
+def _count(result: Result[Any]) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def _previews(tenant: str) -> Select[str, PreviewedPlan]:

@@ -119,6 +119,12 @@ class EngineConfig(_Model):
         description="How often repositories registered through the tenant API are read and "
         "adopted; 0: they are not adopted.",
     )
+    preview_retention_days: int = Field(
+        default=90,
+        ge=0,
+        description="How long the preview ledger keeps previews, merges and settled verdicts "
+        "(a verdict holding changes stays); 0: kept for ever.",
+    )
 
 
 def _secrets(config: EngineConfig) -> list[str]:

@@ -8,6 +8,7 @@ and stops it with the process; tests build one from parts.
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 import threading
 import time
@@ -75,6 +76,8 @@ class EngineSettings:
     forge: ForgeAccess | None = None
     # Repository name -> its own forge, overriding ``forge`` for that repository's previews.
     forges: Mapping[str, ForgeAccess] = field(default_factory=dict)
+    # How long the preview ledger keeps its rows (``prune_preview_ledger``); None: for ever.
+    preview_retention: dt.timedelta | None = dt.timedelta(days=90)
 
 
 class Engine:
@@ -142,6 +145,8 @@ class Engine:
             forge=ForgeAccess.configured(config.forge),
             forges={r.name: own for r in config.repositories
                     if (own := ForgeAccess.configured(r.forge)) is not None},
+            preview_retention=dt.timedelta(days=config.preview_retention_days)
+            if config.preview_retention_days else None,
         )  # fmt: skip
         return cls(store, connect(config), sources, settings=settings, metrics=metrics)
 
@@ -357,7 +362,9 @@ class Engine:
         if self.settings.relay is not None:
             relay = NatsRelay(self.store.outbox, self.settings.relay)
             self._threads.append(start_relay(relay, self._stop))
-        self._threads.append(start_sweeping(self.store, self._stop))
+        self._threads.append(
+            start_sweeping(self.store, self._stop, retain_previews=self.settings.preview_retention)
+        )
         polled = [source for source in self.sources.values() if source.poll_seconds > 0]
         if polled:
             thread = threading.Thread(target=self._poll, args=(polled,), name="rxt-poll")

@@ -5,6 +5,7 @@ approves the new plan through the tenant API (or applied, with ``on_stale_merge:
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from drivers.fake import FakeWorld
 from reconciler.mirrors import RepositoryMirror
 from reconciler.reconciling import Result
 from reconciler.recording import stored_plan_id
+from reconciler.sweeping import prune_preview_ledger
 from reconciler.wiring.deliveries import StoreDeliveryLog
 from reconciler.wiring.engine import REVIEW_REFSPECS, Engine, EngineSettings, Source
 from reconciler.wiring.reviews import ForgeAccess
@@ -26,6 +28,7 @@ from rxt.api.access import TenantServices
 from rxt.api.serving import running_in_thread
 from simulators.github import ForgeSimulator
 from state.access import Role
+from state.database import utc_now
 from state.store import Store
 from tests.conftest import free_port
 from tests.reconciler import payloads
@@ -246,6 +249,24 @@ def test_a_stale_merge_is_planned_again_held_and_released_by_an_approval_of_the_
     assert (released.status, released.held, released.failed) == ("succeeded", (), ())
     assert released.applied == len(held.held)
     assert stage.world.writes > writes
+
+
+def test_pruning_the_ledger_never_releases_a_held_merge(stage: Stage) -> None:
+    head = preview(stage)
+    platform_changed(stage, head)
+    merged = merge(stage, head)
+    held = stage.last()
+    assert held.held
+    writes = stage.world.writes
+
+    pruned = prune_preview_ledger(stage.store, retain=dt.timedelta(0), now=utc_now())
+
+    assert (pruned.previews, pruned.verdicts) == (1, 0)  # the held verdict stays
+    again = stage.engine.reconciler.reconcile(
+        stage.engine.targets["acme/prod"], merged, trigger="heal"
+    )
+    assert (again.status, again.held, again.hold) == ("unchanged", held.held, held.hold)
+    assert stage.world.writes == writes
 
 
 def test_with_apply_a_stale_merge_is_applied_and_the_comment_still_says_why(

@@ -15,15 +15,19 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from core.errors import ConfigError
 from drivers.fake import FakeWorld
 from reconciler.mirrors import RepositoryMirror
 from reconciler.reconciling import Options, Reconciler, Target
 from reconciler.sites import Sites
-from reconciler.sweeping import start_sweeping, sweep_abandoned_runs
+from reconciler.sweeping import prune_preview_ledger, start_sweeping, sweep_abandoned_runs
+from reconciler.wiring.config import parse_config
+from reconciler.wiring.engine import Engine
 from state.checkpoints import SigningKey, load_or_create_key
 from state.database import open_database, utc_now
 from state.leases import environment_lease_name
 from state.models import Run, RunStatus
+from state.previews import Pruned, StoredPreview
 from state.store import Store, build_store, open_store
 from state.verifying import verify_chains
 from tests.reconciler.conftest import fake_sites
@@ -176,3 +180,63 @@ def test_a_sweep_on_an_unreachable_database_is_skipped_not_raised(
         assert sweep_abandoned_runs(store) == []
     finally:
         store.close()
+
+
+def _old_preview(store: Store, *, days: int) -> None:
+    store.previews.record(
+        StoredPreview(
+            "acme", "prod", "acme/envs", 42, "a" * 40, "sha256:p", "d", "o", "p",
+            recorded_at=utc_now() - dt.timedelta(days=days),
+        )
+    )  # fmt: skip
+
+
+@pytest.mark.timeout(30)
+def test_the_sweeping_thread_prunes_the_preview_ledger_past_its_retention(store: Store) -> None:
+    _old_preview(store, days=100)
+    stop = threading.Event()
+
+    thread = start_sweeping(store, stop, interval=0.05, retain_previews=dt.timedelta(days=90))
+    deadline = time.monotonic() + 20
+    while store.previews.with_heads("acme", "prod", ["a" * 40]):
+        assert time.monotonic() < deadline, "the sweeping thread never pruned"
+        time.sleep(0.05)
+    stop.set()
+    thread.join(timeout=10)
+
+    assert not thread.is_alive()
+
+
+def test_a_preview_within_its_retention_is_kept(store: Store) -> None:
+    _old_preview(store, days=30)
+    assert prune_preview_ledger(store, retain=dt.timedelta(days=90)) == Pruned()
+    assert len(store.previews.with_heads("acme", "prod", ["a" * 40])) == 1
+
+
+def test_a_prune_on_an_unreachable_database_is_skipped_not_raised(
+    tmp_path: Path, key: SigningKey
+) -> None:
+    database = open_database(f"sqlite:///{tmp_path / 'missing' / 'rxt.db'}")
+    store = build_store(database, key=key)
+    try:
+        assert prune_preview_ledger(store, retain=dt.timedelta(days=1)) == Pruned()
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize(
+    ("days", "kept"), [(None, dt.timedelta(days=90)), (7, dt.timedelta(days=7)), (0, None)]
+)
+def test_the_configuration_sets_how_long_the_preview_ledger_keeps_its_rows(
+    store: Store, tmp_path: Path, days: int | None, kept: dt.timedelta | None
+) -> None:
+    document: dict[str, Any] = {"cache_dir": str(tmp_path)}
+    if days is not None:
+        document["preview_retention_days"] = days
+    engine = Engine.from_config(parse_config(document), store)
+    assert engine.settings.preview_retention == kept
+
+
+def test_a_negative_preview_retention_is_refused_naming_the_field(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="preview_retention_days"):
+        parse_config({"cache_dir": str(tmp_path), "preview_retention_days": -1})

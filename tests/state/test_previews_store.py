@@ -3,9 +3,10 @@ are found by head commit, merges and verdicts are kept once, and each tenant see
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import replace
 
-from state.previews import StoredPreview, StoredVerdict
+from state.previews import Pruned, StoredPreview, StoredVerdict
 from state.store import Store
 from tests.state.conftest import FakeClock
 
@@ -84,3 +85,33 @@ def test_each_tenant_sees_only_its_own_previews_merges_and_verdicts(store: Store
     theirs = store.previews.verdict("globex", "prod", MERGE)
     assert theirs is not None
     assert replace(theirs, tenant="acme") != mine
+
+
+def test_pruning_deletes_old_rows_of_every_tenant_but_keeps_new_ones_and_held_verdicts(
+    store: Store, clock: FakeClock
+) -> None:
+    old_matched = replace(verdict(matches=True), commit="d" * 40)
+    for tenant in ("acme", "globex"):
+        store.previews.record(preview(tenant=tenant, head=HEAD, plan="old"))
+        store.previews.record_merge(tenant, repository="acme/envs", number=42, merge_commit=MERGE)
+        store.previews.record_verdict(verdict(tenant=tenant, matches=False))  # held
+        store.previews.record_verdict(replace(old_matched, tenant=tenant))
+    cutoff = clock.now + dt.timedelta(days=1)
+    clock.advance(2 * 86400)
+    store.previews.record(preview(head=NEWER, number=43, plan="new"))
+    store.previews.record_merge("acme", repository="acme/envs", number=43, merge_commit=NEWER)
+
+    pruned = store.previews.prune(before=cutoff)
+
+    assert pruned == Pruned(previews=2, merges=2, verdicts=2)
+    kept = store.previews.with_heads("acme", "prod", [HEAD, NEWER])
+    assert [(p.number, p.head_commit) for p in kept] == [(43, NEWER)]
+    assert store.previews.with_heads("globex", "prod", [HEAD]) == []
+    assert store.previews.merges_into("acme", MERGE) == []
+    assert [m.number for m in store.previews.merges_into("acme", NEWER)] == [43]
+    for tenant in ("acme", "globex"):
+        held = store.previews.verdict(tenant, "prod", MERGE)
+        assert held is not None
+        assert held.held  # age alone never releases a hold
+        assert store.previews.verdict(tenant, "prod", old_matched.commit) is None
+    assert store.previews.prune(before=cutoff) == Pruned()
