@@ -256,11 +256,20 @@ class GitLabReview(_RestForge):
 
 
 def open_review(
-    provider: str, repository: str, number: int, *, token: str, base_url: str = ""
+    provider: str,
+    repository: str,
+    number: int,
+    *,
+    token: str,
+    base_url: str = "",
+    client: httpx.Client | None = None,
 ) -> GitHubReview | GitLabReview:
     """The client of one review on ``provider`` (github or gitlab), as a webhook names it;
-    ``base_url`` '' means the public service."""
+    ``base_url`` '' means the public service; ``client`` the HTTP client to send with (one of
+    its own by default), closed with the review."""
     options: dict[str, Any] = {"base_url": base_url} if base_url else {}
+    if client is not None:
+        options["client"] = client
     if provider == "github":
         return GitHubReview(repository, number, token=token, **options)
     if provider == "gitlab":

@@ -48,6 +48,10 @@ class Message:
 UrlCheck = Callable[[str], object]
 """Raises ``RxtError`` for a URL that may not be reached (``rxt.api.urls.UrlPolicy.check``)."""
 
+Guarded = Callable[[], httpx.BaseTransport]
+"""A new transport that connects only to addresses the URL rules accept, each name resolved
+once (``rxt.api.urls.GuardedTransport``); for traffic to URLs a tenant registered."""
+
 
 @dataclass
 class Notifier:
@@ -61,6 +65,8 @@ class Notifier:
     routes: dict[str, tuple[str, ...]] = field(default_factory=dict)
     check: UrlCheck | None = None
     """Checked again before each post to a registered URL: its name may resolve elsewhere now."""
+    guarded: Guarded | None = None
+    """Posts to registered URLs go through it, so they reach only the addresses checked."""
 
     def route(self, environment: str, urls: Sequence[str]) -> None:
         """Also send ``environment``'s messages to ``urls`` (a tenant's registered ones)."""
@@ -83,7 +89,7 @@ class Notifier:
             self._post(url, message)
         for url in registered:
             if self._reachable(url, environment=environment):
-                self._post(url, message)
+                self._post(url, message, guarded=self.guarded)
         self.sent.append(key)
         return True
 
@@ -97,12 +103,16 @@ class Notifier:
             return False
         return True
 
-    def _post(self, url: str, message: Message) -> None:
+    def _post(self, url: str, message: Message, *, guarded: Guarded | None = None) -> None:
+        transport = guarded() if guarded is not None else None
         try:
-            response = httpx.post(url, json=message.slack(), timeout=self.timeout)
-            response.raise_for_status()
+            with httpx.Client(transport=transport, timeout=self.timeout) as client:
+                client.post(url, json=message.slack()).raise_for_status()
         except httpx.HTTPError as error:
             log.warning("notification.failed", error=type(error).__name__)
+            return
+        except RxtError as error:  # the name resolved to a refused address at connection time
+            log.warning("notification.refused", error=error.message)
             return
         log.info("notification.sent", title=message.title)
 

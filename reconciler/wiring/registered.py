@@ -20,7 +20,7 @@ from core.errors import ConfigError, RxtError
 from core.logs import get_logger
 from core.secrets import SecretSource
 from reconciler.mirrors import RepositoryMirror, TokenAuth
-from reconciler.notifying import UrlCheck
+from reconciler.notifying import Guarded, UrlCheck
 from reconciler.scoping import TenantScope
 from reconciler.wiring.config import EngineConfig
 from reconciler.wiring.engine import REVIEW_REFSPECS, Engine, Source
@@ -86,6 +86,8 @@ class RegistrationRefresher:
         # Checks a registered forge's API URL before each use (``rxt serve`` sets the tenant
         # API's URL rules); None checks nothing more than the registration did.
         self.url_check: UrlCheck | None = None
+        # And sends a registered forge's requests only to the addresses it checked.
+        self.guarded: Guarded | None = None
         self._skipped: dict[int, str] = {}  # the last reason, so a refresh logs a change only
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -206,7 +208,9 @@ class RegistrationRefresher:
         if forge is None or self.secrets is None:  # no Vault: ``_resolve`` has refused already
             return None
         token = self.secrets.read(forge.token_ref, tenant=registration.tenant)
-        return ForgeAccess(forge.provider, token, forge.api_url, check=self.url_check)
+        return ForgeAccess(
+            forge.provider, token, forge.api_url, check=self.url_check, guarded=self.guarded
+        )
 
     def _mirror(self, registration: RegisteredRepository, token: str) -> RepositoryMirror:
         previous = self.adopted.get(registration.repository_id)

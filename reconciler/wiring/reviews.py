@@ -9,12 +9,14 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+import httpx
+
 from core.errors import ConfigError, PlatformError, RxtError
 from core.logs import get_logger
 from planner.plans import Plan
 from reconciler.forges import GitHubReview, GitLabReview, open_review
 from reconciler.mirrors import RepositoryMirror
-from reconciler.notifying import UrlCheck
+from reconciler.notifying import Guarded, UrlCheck
 from reconciler.previews import Preview, Previewer, PreviewLedger, ReviewHead
 from reconciler.reconciling import Fence
 from reconciler.sites import Sites
@@ -33,8 +35,10 @@ class ForgeAccess:
     # What a merge whose plan is not the previewed one gets: held changes, or applied ones.
     on_stale_merge: Literal["hold", "apply"] = "hold"
     # A forge a tenant named: its API URL is checked again before each review is opened, since
-    # its name may resolve to a private address now. None for the operator's own forges.
+    # its name may resolve to a private address now, and its requests go through ``guarded``,
+    # which connects only to the addresses checked. None for the operator's own forges.
     check: UrlCheck | None = field(default=None, compare=False)
+    guarded: Guarded | None = field(default=None, compare=False)
 
     @classmethod
     def configured(cls, config: ForgeConfig | None) -> ForgeAccess | None:
@@ -63,9 +67,12 @@ class ForgeAccess:
                     "allow the host",
                     resource=f"{repository}#{number}",
                 ) from None
+        guarded = self.guarded
+        client = httpx.Client(transport=guarded(), timeout=10.0) if guarded is not None else None
         return open_review(
-            self.provider, repository, number, token=self.token, base_url=self.api_url
-        )
+            self.provider, repository, number, token=self.token, base_url=self.api_url,
+            client=client,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)

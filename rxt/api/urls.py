@@ -4,7 +4,8 @@ Repository and notification URLs must be http(s) and name hosts whose every addr
 unless the operator allowed the host (``RXT_ALLOWED_HOSTS``), private networks
 (``RXT_ALLOW_PRIVATE_NETWORKS``) or another scheme (``RXT_ALLOWED_URL_SCHEMES``). The tenant API
 checks URLs on registration; ``GuardedTransport`` checks every hop an HTTP client makes,
-redirects included, before a byte is sent.
+redirects included, before a byte is sent, and connects only to the addresses it checked
+(``CheckedBackend``), so a name that resolves elsewhere the second time gains nothing.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import socket
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+import httpcore
 import httpx
 
 from core.errors import ConfigError
@@ -109,18 +111,31 @@ class UrlPolicy:
                 continue
         return networks
 
-    def _check_addresses(self, host: str, *, what: str) -> None:
+    def addresses(self, host: str, port: int | None, *, what: str = "connection") -> list[str]:
+        """What to connect to for ``host``: its addresses, resolved once and each checked; the
+        name itself for a host the operator allowed by name (it may resolve anywhere).
+
+        Raises:
+            UrlRefused: the host does not resolve, or one of its addresses is not public.
+        """
+        key = _host_key(host)
+        if self._host_allowed(key, port):
+            return [host]
+        return [str(address) for address in self._check_addresses(key, what=what)]
+
+    def _check_addresses(self, host: str, *, what: str) -> list[Address]:
         literal = _address(host)
         found = [literal] if literal else [_address(a) for a in self.resolver(host)]
         addresses = [a for a in found if a is not None]
         if not addresses:
             raise UrlRefused(f"{what} host {host!r} does not resolve", hint=_HINT)
         if self.allow_private_networks:
-            return
+            return addresses
         for address in addresses:
             kind = private_kind(address)
             if kind:
                 raise UrlRefused(f"{what} host {host!r} is {kind} ({address})", hint=_HINT)
+        return addresses
 
 
 _HINT = (
@@ -159,8 +174,64 @@ def private_kind(address: Address) -> str:
     return "" if address.is_global else "not public"
 
 
+class CheckedBackend(httpcore.NetworkBackend):
+    """Opens connections only to addresses a ``UrlPolicy`` accepts, resolving each name once and
+    connecting to exactly the addresses it checked, so a DNS answer that changes between the
+    check and the connection (rebinding) cannot steer it to a private address. TLS still checks
+    the certificate against the name: httpcore passes it as the server name, not the address.
+    """
+
+    def __init__(self, policy: UrlPolicy, inner: httpcore.NetworkBackend | None = None) -> None:
+        self.policy = policy
+        self.inner = inner or httpcore.SyncBackend()
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        failed: httpcore.ConnectError | None = None
+        for address in self.policy.addresses(host, port):
+            try:
+                return self.inner.connect_tcp(
+                    address, port, timeout=timeout, local_address=local_address,
+                    socket_options=socket_options,
+                )  # fmt: skip
+            except httpcore.ConnectError as error:
+                failed = error  # the next address, as a resolver-driven client would
+        raise failed or httpcore.ConnectError(f"no address to connect to for {host}")
+
+    def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        raise httpcore.ConnectError("connections to checked URLs are TCP only")
+
+    def sleep(self, seconds: float) -> None:
+        self.inner.sleep(seconds)
+
+
+class PinnedTransport(httpx.HTTPTransport):
+    """httpx's own transport, opening its connections through a ``CheckedBackend``."""
+
+    def __init__(self, policy: UrlPolicy) -> None:
+        super().__init__(trust_env=False)
+        # httpx takes no network backend, so its pool is replaced by one with ours; the
+        # rebinding test in tests/rxt/test_tenant_api_urls.py fails if this stops working.
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(trust_env=False),
+            network_backend=CheckedBackend(policy),
+        )
+
+
 class GuardedTransport(httpx.BaseTransport):
-    """An httpx transport that checks each request against a ``UrlPolicy`` before sending it.
+    """An httpx transport that checks each request against a ``UrlPolicy`` before sending it,
+    and sends it through a ``PinnedTransport`` unless given another.
 
     A client following redirects sends every hop through here, so a public host answering
     ``302 Location: http://169.254.169.254/`` is refused before the second request leaves.
@@ -168,7 +239,7 @@ class GuardedTransport(httpx.BaseTransport):
 
     def __init__(self, policy: UrlPolicy, inner: httpx.BaseTransport | None = None) -> None:
         self.policy = policy
-        self.inner = inner or httpx.HTTPTransport()
+        self.inner = inner or PinnedTransport(policy)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         self.policy.check(str(request.url), what="request URL")

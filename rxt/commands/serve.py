@@ -34,6 +34,7 @@ from rxt.api import create_app
 from rxt.api.access import TenantServices, print_operator_token
 from rxt.api.metrics import Metrics
 from rxt.api.serving import server_config
+from rxt.api.urls import GuardedTransport, UrlPolicy
 from rxt.commands.db import open_configured_store
 from rxt.settings import Settings
 from state.database import check_connection
@@ -127,6 +128,21 @@ def _keep_running_after_signals() -> None:
         signal.signal(signum, noted)
 
 
+def guard_registered_traffic(
+    engine: Engine, refresher: RegistrationRefresher | None, urls: UrlPolicy
+) -> None:
+    """Hold what the engine sends to URLs a tenant registered to ``urls``, the rules the
+    registration passed: each notification URL and forge API URL is checked again before each
+    use (its name may resolve somewhere private by now), and the requests connect only to the
+    addresses that check resolved, so a DNS answer changing in between gains nothing."""
+    guarded = partial(GuardedTransport, urls)
+    engine.notifier.check = partial(urls.check, what="notification URL")
+    engine.notifier.guarded = guarded
+    if refresher is not None:
+        refresher.url_check = partial(urls.check, what="forge API URL")
+        refresher.guarded = guarded
+
+
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind; loopback unless you mean it.")] = (
         "127.0.0.1"
@@ -164,11 +180,8 @@ def serve(
     metrics.watch_queue(engine.queue_depth)
     refresher = RegistrationRefresher.configured(engine, engine_config)
     tenant_api = TenantServices.configured(store, settings)
-    # A registered notification URL is checked again before each post, as at registration.
-    engine.notifier.check = partial(tenant_api.urls.check, what="notification URL")
+    guard_registered_traffic(engine, refresher, tenant_api.urls)
     if refresher is not None:
-        # So is a registered forge's API URL, before each review is opened there.
-        refresher.url_check = partial(tenant_api.urls.check, what="forge API URL")
         tenant_api = replace(tenant_api, registered=refresher.wake)
     app = create_app(
         secrets=Secrets(files, engine),

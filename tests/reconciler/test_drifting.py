@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 
+import httpx
 import pytest
 
 from core.errors import ConfigError
@@ -16,6 +19,7 @@ from reconciler import events, history
 from reconciler.drifting import DriftChecker
 from reconciler.notifying import Notifier
 from reconciler.reconciling import Reconciler
+from rxt.api.urls import GuardedTransport, UrlPolicy
 from state.models import DriftStatus
 from state.store import Store
 from tests.reconciler.chat import chat_server
@@ -191,3 +195,42 @@ def test_a_tenants_registered_url_gets_its_own_environments_drift_checked_again_
     assert checked == [f"{url}/mine", f"{url}/refused"]
     [message] = received
     assert message["text"].startswith("Drift in acme/prod")
+
+
+def _rebinding_resolver() -> Callable[[str], list[str]]:
+    """``chat.lab.test`` only this resolver knows; ``localhost`` answered public the first time
+    and loopback after that (DNS rebinding)."""
+    asked: list[str] = []
+
+    def resolve(host: str) -> list[str]:
+        asked.append(host)
+        if host == "chat.lab.test":
+            return ["127.0.0.1"]
+        if host == "localhost":
+            return ["93.184.216.34"] if asked.count("localhost") == 1 else ["127.0.0.1"]
+        return []
+
+    return resolve
+
+
+@pytest.mark.parametrize(
+    "case",
+    [("localhost", False, 0), ("chat.lab.test", True, 1)],
+    ids=["rebound-to-loopback", "lab-name"],
+)
+def test_a_registered_url_is_posted_to_only_at_the_address_its_check_resolved(
+    env_repo: EnvRepo, reconciler: Reconciler, world: FakeWorld, case: tuple[str, bool, int]
+) -> None:
+    """Posts to a tenant's URL go through the guarded transport: ``localhost`` rebound to
+    loopback after its check is not posted to (the system resolver would have), and a name only
+    the engine's resolver knows is reached at the address it gave (the system has none)."""
+    host, private, delivered = case
+    applied(env_repo, reconciler)
+    policy = UrlPolicy.of(allow_private_networks=private, resolver=_rebinding_resolver())
+    with chat_server() as (url, received):
+        guarded = partial(GuardedTransport, policy)
+        notifier = Notifier(reconciler.store.catalog, check=policy.check, guarded=guarded)
+        notifier.route("acme/prod", [f"http://{host}:{httpx.URL(url).port}/hook"])
+        edit_by_hand(world, DEPLOYMENT, ["spec", "replicas"], 7)
+        DriftChecker(reconciler, notifier=notifier).check(env_repo.target())
+    assert len(received) == delivered

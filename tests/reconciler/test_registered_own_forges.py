@@ -18,7 +18,7 @@ from structlog.testing import capture_logs
 
 from reconciler.wiring.registered import repository_name
 from rxt.api.serving import running_in_thread
-from rxt.api.urls import UrlPolicy
+from rxt.api.urls import GuardedTransport, UrlPolicy
 from simulators.github import ForgeSimulator
 from state.access import Role
 from tests.conftest import free_port
@@ -134,6 +134,38 @@ def test_a_forge_address_refused_by_the_time_a_review_comes_gets_no_token(
     assert f"repository {repository_name(stage.url)}: its forge API is refused" in failed["error"]
     assert "loopback" in failed["error"]
     assert forge.calls() == []
+
+
+def test_a_registered_forge_is_reached_at_the_address_its_check_resolved(
+    stage: Stage,
+    forge: ForgeSimulator,
+    admin: hvac.Client,
+) -> None:
+    """The forge is registered under a name only the engine's resolver knows (a lab forge the
+    operator allowed private addresses for): its requests connect to the address that resolver
+    gave, as the guarded transport does; the system resolver could not have found it."""
+    body = registered(stage, forge, admin)
+    lab = UrlPolicy.of(
+        allow_private_networks=True, schemes=("https", "http", "file"),
+        resolver=lambda host: ["127.0.0.1"] if host == "forge.lab.test" else [],
+    )  # fmt: skip
+    stage.api = replace(stage.api, urls=lab)
+    port = httpx.URL(forge.url).port
+    body["forge"]["apiUrl"] = f"http://forge.lab.test:{port}/api/v4"
+    stage.refresher.url_check = partial(lab.check, what="forge API URL")
+    stage.refresher.guarded = partial(GuardedTransport, lab)
+    head = review_head(stage)
+    with running_in_thread(app_of(stage), port=free_port()) as base:
+        answer = httpx.post(f"{base}/api/v1/repositories", json=body, headers=deployer(stage))
+        assert answer.status_code == 201, answer.text
+        assert stage.refresher.refresh() == [repository_name(stage.url)]
+        assert merge_request(base, stage, head).status_code == 202
+    worker = stage.engine.worker("w")
+    while worker.step():
+        pass
+    [note] = forge.comments(repository_name(stage.url), REVIEW)
+    assert note.author == "acme-bot"
+    assert [s.state for s in forge.statuses(head)] == ["pending", "success"]
 
 
 def test_a_missing_forge_token_skips_the_registration_until_it_is_written(

@@ -244,3 +244,47 @@ def test_the_guarded_transport_checks_before_handing_a_request_on() -> None:
         transport.handle_request(httpx.Request("GET", "http://10.0.0.1/"))
     assert transport.handle_request(httpx.Request("GET", ACCEPTED[0])).status_code == 200
     assert sent == [ACCEPTED[0]]
+
+
+class _Rebinding:
+    """A DNS server that answers ``localhost`` with a public address the first time it is
+    asked and with loopback after that: the classic way past a check-then-connect."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    def __call__(self, host: str) -> list[str]:
+        self.asked += 1
+        if host != "localhost":
+            return fake_resolver(host)
+        return ["93.184.216.34"] if self.asked == 1 else ["127.0.0.1"]
+
+
+def test_r11_a_name_rebound_to_loopback_after_the_check_is_never_connected_to(
+    servers: tuple[int, list[str], int, list[str]],
+) -> None:
+    _, _, trap, trap_hits = servers
+    rebinding = _Rebinding()
+    client = guarded_client(UrlPolicy.of(resolver=rebinding), timeout=5)
+    with client, pytest.raises(UrlRefused) as refused:
+        client.get(f"http://localhost:{trap}/ok")
+    # The request's check saw the public answer; the connection asked again, was told
+    # loopback and refused, instead of letting the system resolver connect there.
+    assert rebinding.asked == 2
+    assert "is loopback (127.0.0.1)" in refused.value.message
+    assert trap_hits == []
+
+
+def test_a_connection_goes_to_the_address_that_was_checked(
+    servers: tuple[int, list[str], int, list[str]],
+) -> None:
+    port, hits, _, _ = servers
+
+    def lab(host: str) -> list[str]:  # a name only this resolver knows
+        return ["127.0.0.1"] if host == "gitea.lab.test" else []
+
+    policy = UrlPolicy.of(allow_private_networks=True, resolver=lab)
+    with guarded_client(policy, timeout=5) as client:
+        answer = client.get(f"http://gitea.lab.test:{port}/ok")
+    assert answer.status_code == 200
+    assert hits == ["/ok"]
