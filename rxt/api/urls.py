@@ -131,9 +131,10 @@ class UrlPolicy:
             raise UrlRefused(f"{what} host {host!r} does not resolve", hint=_HINT)
         if self.allow_private_networks:
             return addresses
+        allowed = self._networks()
         for address in addresses:
             kind = private_kind(address)
-            if kind:
+            if kind and not any(address in network for network in allowed):
                 raise UrlRefused(f"{what} host {host!r} is {kind} ({address})", hint=_HINT)
         return addresses
 

@@ -94,6 +94,7 @@ def test_a_public_http_url_is_accepted(url: str) -> None:
         ("http://127.0.0.1:3000/acme.git", {"allowed_hosts": ["127.0.0.1:3000"]}),
         ("http://gitea.localhost/acme.git", {"allowed_hosts": ["gitea.localhost"]}),
         ("http://10.20.30.40/acme.git", {"allowed_hosts": ["10.20.0.0/16"]}),
+        ("http://internal.example.com/acme.git", {"allowed_hosts": ["10.1.0.0/16"]}),
         ("http://internal.example.com/acme.git", {"allow_private_networks": True}),
         ("file:///srv/git/acme.git", {"schemes": ["https", "file"]}),
     ],
@@ -102,6 +103,14 @@ def test_the_operator_may_allow_a_private_host_a_network_or_a_scheme(
     url: str, allowance: dict[str, Any]
 ) -> None:
     assert UrlPolicy.of(resolver=fake_resolver, **allowance).check(url) is not None
+
+
+def test_an_allowed_network_covers_names_resolving_into_it_and_nothing_else() -> None:
+    policy = UrlPolicy.of(allowed_hosts=["10.1.0.0/16"], resolver=fake_resolver)
+    assert policy.addresses("internal.example.com", 443) == ["10.1.2.3"]
+    for url in ("http://metadata.example.com/", "http://10.2.0.1/", "http://v6local.example.com/"):
+        with pytest.raises(UrlRefused):
+            policy.check(url)
 
 
 def test_an_allowance_is_exact_another_port_or_host_stays_refused() -> None:
