@@ -86,6 +86,19 @@ def deployer(stage: Stage) -> dict[str, str]:
     return {"Authorization": f"Bearer {issued.secret}"}
 
 
+def register_and_preview(stage: Stage, body: dict[str, Any], head: str) -> None:
+    """Register ``body`` through the API, adopt it, deliver merge request 42 at ``head`` and
+    let a worker run every item that queued."""
+    with running_in_thread(app_of(stage), port=free_port()) as base:
+        answer = httpx.post(f"{base}/api/v1/repositories", json=body, headers=deployer(stage))
+        assert answer.status_code == 201, answer.text
+        assert stage.refresher.refresh() == [repository_name(stage.url)]
+        assert merge_request(base, stage, head).status_code == 202
+    worker = stage.engine.worker("w")
+    while worker.step():
+        pass
+
+
 def test_a_registered_repositorys_preview_is_posted_with_the_tenants_token_from_vault(
     stage: Stage,
     forge: ForgeSimulator,
@@ -95,14 +108,7 @@ def test_a_registered_repositorys_preview_is_posted_with_the_tenants_token_from_
     assert not stage.engine.forges.configured()
     body = registered(stage, forge, admin)
     head = review_head(stage)
-    with running_in_thread(app_of(stage), port=free_port()) as base:
-        answer = httpx.post(f"{base}/api/v1/repositories", json=body, headers=deployer(stage))
-        assert answer.status_code == 201, answer.text
-        assert stage.refresher.refresh() == [repository_name(stage.url)]
-        assert merge_request(base, stage, head).status_code == 202
-    worker = stage.engine.worker("w")
-    while worker.step():
-        pass
+    register_and_preview(stage, body, head)
     [note] = forge.comments(repository_name(stage.url), REVIEW)
     assert note.author == "acme-bot"
     assert note.body.startswith("<!-- rxt:plan acme/prod -->")
@@ -155,14 +161,7 @@ def test_a_registered_forge_is_reached_at_the_address_its_check_resolved(
     stage.refresher.url_check = partial(lab.check, what="forge API URL")
     stage.refresher.guarded = partial(GuardedTransport, lab)
     head = review_head(stage)
-    with running_in_thread(app_of(stage), port=free_port()) as base:
-        answer = httpx.post(f"{base}/api/v1/repositories", json=body, headers=deployer(stage))
-        assert answer.status_code == 201, answer.text
-        assert stage.refresher.refresh() == [repository_name(stage.url)]
-        assert merge_request(base, stage, head).status_code == 202
-    worker = stage.engine.worker("w")
-    while worker.step():
-        pass
+    register_and_preview(stage, body, head)
     [note] = forge.comments(repository_name(stage.url), REVIEW)
     assert note.author == "acme-bot"
     assert [s.state for s in forge.statuses(head)] == ["pending", "success"]

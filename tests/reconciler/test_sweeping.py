@@ -171,13 +171,14 @@ def test_the_sweeping_thread_fails_an_abandoned_run_and_stops_when_asked(store: 
     assert store.runs.get(queued.id).status is RunStatus.FAILED
 
 
-def test_a_sweep_on_an_unreachable_database_is_skipped_not_raised(
+def test_a_sweep_or_a_prune_on_an_unreachable_database_is_skipped_not_raised(
     tmp_path: Path, key: SigningKey
 ) -> None:
     database = open_database(f"sqlite:///{tmp_path / 'missing' / 'rxt.db'}")
     store = build_store(database, key=key)
     try:
         assert sweep_abandoned_runs(store) == []
+        assert prune_preview_ledger(store, retain=dt.timedelta(days=1)) == Pruned()
     finally:
         store.close()
 
@@ -211,17 +212,6 @@ def test_a_preview_within_its_retention_is_kept(store: Store) -> None:
     _old_preview(store, days=30)
     assert prune_preview_ledger(store, retain=dt.timedelta(days=90)) == Pruned()
     assert len(store.previews.with_heads("acme", "prod", ["a" * 40])) == 1
-
-
-def test_a_prune_on_an_unreachable_database_is_skipped_not_raised(
-    tmp_path: Path, key: SigningKey
-) -> None:
-    database = open_database(f"sqlite:///{tmp_path / 'missing' / 'rxt.db'}")
-    store = build_store(database, key=key)
-    try:
-        assert prune_preview_ledger(store, retain=dt.timedelta(days=1)) == Pruned()
-    finally:
-        store.close()
 
 
 @pytest.mark.parametrize(
